@@ -1,0 +1,173 @@
+"""Stage 6: choose a diverse subset of sequence embeddings.
+
+:func:`select` is the validated public entry point; :func:`kcenter_greedy` and
+:func:`random_order` are the unvalidated kernels. Both keep only a running vector of each
+point's distance to its nearest selected point (O(N) memory, never an N×N or k×N matrix).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ConfigError, NoCandidatesError
+
+__all__ = [
+    "Selection",
+    "covering_radius",
+    "kcenter_greedy",
+    "random_order",
+    "select",
+    "target_count",
+]
+
+
+@dataclass
+class Selection:
+    """Selected rows in selection order, and why selection stopped."""
+
+    indices: np.ndarray  # int64, rows of the input, in the order they were picked
+    radii: np.ndarray  # float64, covering radius after each pick
+    stop_reason: str  # "n_samples", "min_distance" or "all_candidates"
+    requested: int | None  # sequences asked for by n_samples (None: unbounded)
+
+    @property
+    def radius(self) -> float:
+        """Largest distance from any input point to its nearest selected point."""
+        return float(self.radii[-1]) if len(self.radii) else math.inf
+
+
+def target_count(n_samples: int | float, length: int, n_candidates: int) -> int | None:
+    """Sequences to select for ``n_samples`` frames (SPEC section 4), before capping.
+
+    An integer is a frame count (a multiple of ``length``); a fraction of the candidate
+    frames is rounded up to a whole number of sequences; -1 means no count limit.
+    """
+    if n_samples == -1:
+        return None
+    if isinstance(n_samples, float):
+        frames = math.ceil(n_samples * n_candidates * length - 1e-9)
+        return max(1, math.ceil(frames / length))
+    return int(n_samples) // length
+
+
+def _sq_dist_to(x: np.ndarray, sq_norms: np.ndarray, i: int) -> np.ndarray:
+    c = x[i]
+    d = sq_norms - 2.0 * (x @ c) + sq_norms[i]
+    np.maximum(d, 0.0, out=d)
+    return d
+
+
+def _greedy(
+    x: np.ndarray,
+    order_next,
+    k: int,
+    min_distance: float,  # type: ignore[no-untyped-def]
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    n = len(x)
+    sq_norms = np.einsum("ij,ij->i", x, x, dtype=np.float64).astype(x.dtype)
+    nearest = np.full(n, np.inf, dtype=x.dtype)
+    picked: list[int] = []
+    radii: list[float] = []
+    threshold = min_distance * min_distance if min_distance > 0 else -1.0
+    i = order_next(nearest, 0)
+    while True:
+        picked.append(i)
+        np.minimum(nearest, _sq_dist_to(x, sq_norms, i), out=nearest)
+        nearest[i] = -1.0  # never picked again, even among exact duplicates
+        if len(picked) == n:
+            radii.append(0.0)
+            return np.array(picked), np.array(radii), False
+        radius_sq = float(nearest.max())
+        radii.append(math.sqrt(max(radius_sq, 0.0)))
+        if radius_sq < threshold:
+            return np.array(picked), np.array(radii), True
+        if len(picked) == k:
+            return np.array(picked), np.array(radii), False
+        i = order_next(nearest, len(picked))
+
+
+def kcenter_greedy(
+    x: np.ndarray, k: int, first: int = 0, min_distance: float = -1.0
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Greedy farthest-point selection (2-approximate k-center).
+
+    Starts at ``first``; each next point is the one farthest from the selection (lowest
+    index on ties). Returns (indices, covering radius after each pick, stopped by
+    ``min_distance``).
+    """
+    return _greedy(x, lambda nearest, step: first if step == 0 else int(np.argmax(nearest)), k, min_distance)
+
+
+def random_order(
+    x: np.ndarray, k: int, seed: int = 0, min_distance: float = -1.0
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Uniform random selection in a seeded order, tracking the covering radius the same way."""
+    order = np.random.default_rng(seed).permutation(len(x))
+    return _greedy(x, lambda nearest, step: int(order[step]), k, min_distance)
+
+
+def covering_radius(x: np.ndarray, selected: np.ndarray) -> float:
+    """Largest distance from a row of ``x`` to its nearest row in ``selected`` (blocked, O(N) memory)."""
+    if len(selected) == 0:
+        return math.inf
+    centers = x[selected].astype(np.float64)
+    c_sq = (centers * centers).sum(1)
+    worst = 0.0
+    for begin in range(0, len(x), 4096):
+        block = x[begin : begin + 4096].astype(np.float64)
+        d = (block * block).sum(1)[:, None] - 2.0 * block @ centers.T + c_sq[None, :]
+        worst = max(worst, float(np.maximum(d.min(axis=1), 0.0).max()))
+    return math.sqrt(worst)
+
+
+def select(
+    embeddings: np.ndarray,
+    n_samples: int | float = -1,
+    min_distance: float = -1.0,
+    method: str = "coreset",
+    length: int = 1,
+    seed: int = 0,
+) -> Selection:
+    """Select sequences by ``method`` until ``n_samples`` frames or ``min_distance`` is reached.
+
+    ``embeddings`` has one row per candidate sequence; ``n_samples`` counts frames, so an
+    integer must be a multiple of ``length``. Selecting more than there are candidates
+    selects all of them (``stop_reason == "all_candidates"``).
+    """
+    x = np.ascontiguousarray(embeddings, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"embeddings must be 2-D, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("embeddings contain NaN or infinite values")
+    if method not in ("coreset", "random"):
+        raise ConfigError(f"invalid value for 'method': {method!r}; allowed: 'coreset' or 'random'")
+    if n_samples == -1 and min_distance == -1:
+        raise ConfigError("no stopping condition: set n_samples and/or min_distance")
+    if isinstance(n_samples, int) and n_samples != -1 and n_samples % length:
+        raise ConfigError(f"n_samples={n_samples} is not a multiple of selected_sequence_length={length}")
+    n = len(x)
+    if n == 0:
+        raise NoCandidatesError(
+            "no candidate sequence: every source is shorter than selected_sequence_length "
+            "or every sequence holds a corrupt or duplicate frame; lower selected_sequence_length"
+        )
+    requested = target_count(n_samples, length, n)
+    k = n if requested is None else min(requested, n)
+    rng = np.random.default_rng(seed)
+    if method == "coreset":
+        first = int(rng.integers(n))
+        indices, radii, by_distance = kcenter_greedy(x, k, first, min_distance)
+    else:
+        indices, radii, by_distance = random_order(x, k, int(rng.integers(2**32)), min_distance)
+    if by_distance:
+        reason = "min_distance"
+    elif requested is not None and requested >= n and len(indices) == n:
+        reason = "all_candidates"
+    elif requested is None:
+        reason = "all_candidates"
+    else:
+        reason = "n_samples"
+    return Selection(indices.astype(np.int64), radii.astype(np.float64), reason, requested)

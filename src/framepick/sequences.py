@@ -1,0 +1,77 @@
+"""Stage 5: split sources into fixed-length sequences and average their embeddings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Sequences", "make_sequences", "sequence_embeddings"]
+
+
+@dataclass
+class Sequences:
+    """Candidate sequences; ``rows[i]`` are the frame-table rows of sequence i, in order."""
+
+    length: int
+    rows: np.ndarray  # int64 (M, length)
+    source: np.ndarray  # int32 (M,)
+    start: np.ndarray  # int32 (M,), frame index of the first frame
+    n_complete: int  # complete sequences, candidates or not
+    n_dropped_invalid: int  # complete sequences with a corrupt or duplicate frame
+    n_tails: int  # sources whose last frames did not fill a sequence
+    n_tail_frames: int  # frames in those incomplete tails
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def n_candidate_frames(self) -> int:
+        return len(self.rows) * self.length
+
+
+def make_sequences(source: np.ndarray, index: np.ndarray, usable: np.ndarray, length: int) -> Sequences:
+    """Split each source into consecutive, non-overlapping runs of ``length`` frames.
+
+    ``source``/``index``/``usable`` are per-frame columns in table order (each source's
+    frames contiguous, index 0..n-1). Splits start at each source's first frame; an
+    incomplete tail is dropped, and so is any sequence holding an unusable frame.
+    """
+    rows: list[np.ndarray] = []
+    n_complete = n_invalid = n_tails = n_tail_frames = 0
+    boundaries = np.flatnonzero(np.diff(source)) + 1
+    for begin, end in zip(np.r_[0, boundaries], np.r_[boundaries, len(source)]):
+        n = int(end - begin)
+        full = n // length
+        if n % length:
+            n_tails += 1
+            n_tail_frames += n % length
+        if not full:
+            continue
+        block = begin + np.arange(full * length).reshape(full, length)
+        ok = usable[block].all(axis=1)
+        n_complete += full
+        n_invalid += int(full - ok.sum())
+        rows.append(block[ok])
+    matrix = np.concatenate(rows) if rows else np.zeros((0, length), np.int64)
+    first = matrix[:, 0] if len(matrix) else np.zeros(0, np.int64)
+    return Sequences(
+        length=length,
+        rows=matrix.astype(np.int64),
+        source=source[first].astype(np.int32),
+        start=index[first].astype(np.int32),
+        n_complete=n_complete,
+        n_dropped_invalid=n_invalid,
+        n_tails=n_tails,
+        n_tail_frames=n_tail_frames,
+    )
+
+
+def sequence_embeddings(frame_embeddings: np.ndarray, sequences: Sequences) -> np.ndarray:
+    """Mean of each sequence's frame embeddings, (M, D) float32."""
+    if len(sequences) == 0:
+        return np.zeros((0, frame_embeddings.shape[1]), np.float32)
+    total = np.zeros((len(sequences), frame_embeddings.shape[1]), np.float64)
+    for j in range(sequences.length):
+        total += frame_embeddings[sequences.rows[:, j]]
+    return (total / sequences.length).astype(np.float32)

@@ -1,0 +1,65 @@
+"""The frame table: every decoded frame of a run in input order, one row each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .discover import Source
+from .embed import SourceFrames
+
+__all__ = ["FrameTable", "build_table"]
+
+
+@dataclass
+class FrameTable:
+    """All decoded frames of a run in input order, one row each (columnar)."""
+
+    names: list[str]
+    source: np.ndarray  # int32, index into the run's sources
+    index: np.ndarray  # int32, frame index within its source
+    pts: list[int | None]
+    seconds: np.ndarray  # float64, NaN where unknown
+    digests: list[bytes]
+    embeddings: np.ndarray  # float32 (N, D); zeros for frames that did not decode
+    decoded: np.ndarray  # bool: the frame's pixels were decoded
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def build_table(sources: Sequence[Source], results: Sequence[SourceFrames], dim: int) -> FrameTable:
+    """Concatenate per-source results and name every frame (SPEC section 2)."""
+    names: list[str] = []
+    src_col: list[np.ndarray] = []
+    idx_col: list[np.ndarray] = []
+    pts: list[int | None] = []
+    seconds: list[float | None] = []
+    digests: list[bytes] = []
+    embeddings: list[np.ndarray] = [np.zeros((0, dim), np.float32)]
+    decoded: list[np.ndarray] = []
+    for i, (source, result) in enumerate(zip(sources, results)):
+        n = result.n_frames
+        names.extend(source.frame_name(j, n) for j in range(n))
+        src_col.append(np.full(n, i, np.int32))
+        idx_col.append(np.arange(n, dtype=np.int32))
+        pts.extend(result.pts)
+        seconds.extend(result.seconds)
+        digests.extend(result.digests)
+        embeddings.append(result.embeddings)
+        ok = np.ones(n, bool)
+        ok[list(result.frame_errors)] = False
+        decoded.append(ok)
+    cat = lambda parts, dtype: np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)  # noqa: E731
+    return FrameTable(
+        names=names,
+        source=cat(src_col, np.int32),
+        index=cat(idx_col, np.int32),
+        pts=pts,
+        seconds=np.array([np.nan if s is None else s for s in seconds], np.float64),
+        digests=digests,
+        embeddings=np.concatenate(embeddings).astype(np.float32, copy=False),
+        decoded=cat(decoded, bool),
+    )
