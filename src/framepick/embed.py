@@ -39,6 +39,7 @@ class Embedder(Protocol):
     name: str
     dim: int
     input_size: int
+    signature: str  # identifies the embeddings this engine produces (a cache key part)
 
     def embed(self, pixels: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 -> (N, dim) float32."""
@@ -64,6 +65,7 @@ class TorchEmbedder:
         self.input_size = input_size
         self._torch = torch
         self._model = load_pretrained().fuse().to(self.device)
+        self.signature = f"efficientnet-lite0/{input_size}/torch-fp32"
 
     def embed(self, pixels: np.ndarray) -> np.ndarray:
         torch = self._torch
@@ -138,22 +140,37 @@ def embed_sources(
     embedder: Embedder,
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
+    on_source_done: Callable[[int, SourceFrames], None] | None = None,
 ) -> list[SourceFrames]:
-    """Decode and embed every frame of every source, in order; one result per source."""
+    """Decode and embed every frame of every source, in order; one result per source.
+
+    ``on_source_done(i, result)`` is called as soon as source ``i`` is complete (all its
+    frames embedded), e.g. to cache it while later sources are still being decoded.
+    """
     size = embedder.input_size
     results = [SourceFrames(np.zeros((0, embedder.dim), np.float32), [], [], []) for _ in sources]
     rows: list[list[np.ndarray | None]] = [[] for _ in sources]
     pending: list[tuple[int, int, np.ndarray]] = []  # (source, row, pixels)
+    waiting: list[int] = []  # ended sources with frames still in ``pending``
+
+    def finish(src: int) -> None:
+        if rows[src]:
+            results[src].embeddings = np.vstack(rows[src]).astype(np.float32, copy=False)  # type: ignore[arg-type]
+        rows[src] = []
+        if on_source_done is not None:
+            on_source_done(src, results[src])
 
     def flush() -> None:
-        if not pending:
-            return
-        vectors = embedder.embed(np.stack([pixels for _, _, pixels in pending]))
-        for (src, row, _), vector in zip(pending, vectors):
-            rows[src][row] = vector
-        if progress is not None:
-            progress(len(pending))
-        pending.clear()
+        if pending:
+            vectors = embedder.embed(np.stack([pixels for _, _, pixels in pending]))
+            for (src, row, _), vector in zip(pending, vectors):
+                rows[src][row] = vector
+            if progress is not None:
+                progress(len(pending))
+            pending.clear()
+        for src in waiting:
+            finish(src)
+        waiting.clear()
 
     out: queue.Queue = queue.Queue(maxsize=4 * batch_size)
     stop = threading.Event()
@@ -166,6 +183,10 @@ def embed_sources(
                 results[src].error = payload  # type: ignore[assignment]
                 if payload:
                     logger.warning("%s: %s", sources[src].name, payload)
+                if any(p[0] == src for p in pending):
+                    waiting.append(src)
+                else:
+                    finish(src)
                 continue
             result = results[src]
             result.digests.append(payload.digest)
@@ -189,7 +210,4 @@ def embed_sources(
                 out.get_nowait()
             except queue.Empty:
                 worker.join(0.05)
-    for result, vectors in zip(results, rows):
-        if vectors:
-            result.embeddings = np.vstack(vectors).astype(np.float32, copy=False)  # type: ignore[arg-type]
     return results

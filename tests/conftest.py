@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from media import frame_folder, scene_frame, scene_video, write_video
+
+# Small model input keeps CPU tests fast; the model test and the real-media tests use 224.
+FAST = {"model.input_size": 64, "model.batch_size": 16}
+
+
+@pytest.fixture(scope="session")
+def scenes_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two videos and a frame folder with known scenes.
+
+    - a.mp4: checker, stripes, noise (20 frames each: 60 frames)
+    - b.mp4: gradient, circles (20 frames each) + 5 extra circles frames (45: a 5-frame tail at L=10)
+    - folder/: diagonal (20 frames)
+    """
+    root = tmp_path_factory.mktemp("scenes")
+    scene_video(root / "a.mp4", ["checker", "stripes", "noise"], 20)
+    frames = [scene_frame(s, t) for s in ("gradient", "circles") for t in range(20)]
+    frames += [scene_frame("circles", 20 + t) for t in range(5)]
+    write_video(root / "b.mp4", frames)
+    frame_folder(root / "folder", ["diagonal"], 20)
+    return root
+
+
+@pytest.fixture
+def fast() -> dict[str, object]:
+    return dict(FAST)

@@ -1,0 +1,88 @@
+"""Small synthetic media for tests: videos with known scene boundaries, frame folders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+# Scene painters: each returns an RGB frame; ``t`` moves a small square so that no two frames
+# of a scene are pixel-identical (the duplicate check would otherwise remove them).
+SCENES = ("checker", "stripes", "noise", "gradient", "circles", "diagonal")
+
+
+def scene_frame(scene: str, t: int, height: int = 96, width: int = 96) -> np.ndarray:
+    yy, xx = np.mgrid[0:height, 0:width]
+    if scene == "checker":
+        img = (((yy // 12) + (xx // 12)) % 2)[..., None] * np.array([230, 230, 30])
+    elif scene == "stripes":
+        img = ((yy // 6) % 2)[..., None] * np.array([20, 60, 240])
+    elif scene == "noise":
+        img = np.random.default_rng(7).integers(0, 255, (height, width, 3))
+    elif scene == "gradient":
+        img = np.stack([xx * 255 // width, yy * 255 // height, np.full_like(xx, 128)], axis=-1)
+    elif scene == "circles":
+        r = np.hypot(yy - height / 2, xx - width / 2)
+        img = ((r // 8) % 2)[..., None] * np.array([240, 20, 20])
+    elif scene == "diagonal":
+        img = (((yy + xx) // 10) % 2)[..., None] * np.array([30, 200, 90])
+    else:
+        raise ValueError(scene)
+    img = img.astype(np.uint8)
+    y = (t * 3) % (height - 12)
+    x = (t * 5) % (width - 12)
+    img[y : y + 12, x : x + 12] = (255 - img[y : y + 12, x : x + 12]) // 2 + 60
+    return img
+
+
+def write_video(
+    path: Path,
+    frames: Sequence[np.ndarray],
+    fps: int = 10,
+    codec: str = "libx264",
+    lossless: bool = True,
+) -> Path:
+    """Encode RGB frames; lossless H.264 (qp 0, yuv444p) keeps scenes clearly apart."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height = width, height
+        if codec == "libx264" and lossless:
+            stream.pix_fmt = "yuv444p"
+            stream.options = {"qp": "0", "preset": "ultrafast"}
+        else:
+            stream.pix_fmt = "yuv420p"
+        for rgb in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def scene_video(path: Path, scenes: Sequence[str], frames_per_scene: int, size: int = 96, **kw: object) -> Path:
+    """A video whose frames [i*frames_per_scene, (i+1)*frames_per_scene) show scenes[i]."""
+    frames = [scene_frame(s, t, size, size) for s in scenes for t in range(frames_per_scene)]
+    return write_video(path, frames, **kw)  # type: ignore[arg-type]
+
+
+def frame_folder(folder: Path, scenes: Sequence[str], frames_per_scene: int, size: int = 96) -> Path:
+    """A folder of PNG frames frame_000.png ..., scene by scene like :func:`scene_video`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    i = 0
+    for s in scenes:
+        for t in range(frames_per_scene):
+            Image.fromarray(scene_frame(s, t, size, size)).save(folder / f"frame_{i:03d}.png")
+            i += 1
+    return folder
+
+
+def decode_all(path: Path) -> list[np.ndarray]:
+    """Reference decode: every frame as RGB, single-threaded."""
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
