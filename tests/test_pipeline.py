@@ -1,0 +1,206 @@
+"""End to end on synthetic videos with known scenes (see conftest.scenes_input)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+import framepick
+from framepick import InputError, NoCandidatesError, load_config
+from media import decode_all
+
+# (source, first frame of scene) -> scene; every scene is 20 frames long.
+SCENES = {
+    ("a.mp4", 0): "checker",
+    ("a.mp4", 20): "stripes",
+    ("a.mp4", 40): "noise",
+    ("b.mp4", 0): "gradient",
+    ("b.mp4", 20): "circles",
+    ("folder", 0): "diagonal",
+}
+
+
+def _scene(video: str, start: int) -> str:
+    return SCENES[(video, start - start % 20)]
+
+
+def _tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() + str(p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def run_60(scenes_input: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    before = _tree_digest(scenes_input)
+    out = tmp_path_factory.mktemp("run") / "out"
+    cfg = load_config(
+        overrides={
+            "input_dir": str(scenes_input),
+            "output_dir": str(out),
+            "selected_sequence_length": 10,
+            "stopping_condition.n_samples": 60,
+            "dump_dataset": True,
+            "model.input_size": 64,
+        }
+    )
+    result = framepick.run(cfg)
+    assert _tree_digest(scenes_input) == before, "input_dir was modified"
+    return result, out
+
+
+def test_outputs_layout(run_60) -> None:  # type: ignore[no-untyped-def]
+    _, out = run_60
+    for rel in [
+        "config/config.yaml",
+        "data/embeddings.csv",
+        "data/selected_embeddings.csv",
+        "data/sequence_information.json",
+        "filenames/sampled_filenames.txt",
+        "filenames/corrupt_filenames.txt",
+        "filenames/duplicate_filenames.txt",
+        "plots/scatter_pca.png",
+        "report.json",
+        "report.html",
+        "log.txt",
+    ]:
+        assert (out / rel).is_file(), rel
+    assert (out / "filenames/corrupt_filenames.txt").read_text() == ""
+    assert (out / "filenames/duplicate_filenames.txt").read_text() == ""
+    assert not [p for p in out.iterdir() if p.name.startswith(".framepick-partial")]
+    assert "select done" in (out / "log.txt").read_text()
+    with Image.open(out / "plots/scatter_pca.png") as img:
+        assert img.size[0] > 400
+
+
+def test_sequences_are_aligned_consecutive_and_cover_every_scene(run_60) -> None:  # type: ignore[no-untyped-def]
+    result, out = run_60
+    info = json.loads((out / "data/sequence_information.json").read_text())
+    assert len(info) == 6
+    for seq in info:
+        idx = seq["frame_indices"]
+        assert idx == list(range(idx[0], idx[0] + 10)) and idx[0] % 10 == 0
+        if seq["video_name"].endswith(".mp4"):
+            stem = seq["video_name"][:-4]
+            n = 60 if stem == "a" else 45
+            assert seq["frame_names"] == [f"{stem}-{i:0{len(str(n))}d}-mp4.png" for i in idx]
+            assert len(seq["frame_timestamps_sec"]) == 10
+            assert seq["frame_timestamps_sec"] == sorted(seq["frame_timestamps_sec"])
+            assert seq["frame_timestamps_sec"][0] == pytest.approx(idx[0] / 10)  # 10 fps
+        else:
+            assert seq["frame_names"] == [f"folder/frame_{i:03d}.png" for i in idx]
+            assert "frame_timestamps_pts" not in seq
+    # diverse: one sequence from each of the six scenes
+    assert sorted(_scene(s["video_name"], s["frame_indices"][0]) for s in info) == sorted(SCENES.values())
+    assert result.selected_frame_names == (out / "filenames/sampled_filenames.txt").read_text().split()
+    assert len(result.selected_frame_names) == 60
+
+
+def test_report_counts(run_60) -> None:  # type: ignore[no-untyped-def]
+    _, out = run_60
+    report = json.loads((out / "report.json").read_text())
+    c = report["counts"]
+    assert (c["sources"], c["frames"], c["frames_usable"]) == (3, 125, 125)
+    assert (c["sequence_candidates"], c["incomplete_tails"], c["tail_frames_dropped"]) == (12, 1, 5)
+    assert (c["selected_sequences"], c["selected_frames"]) == (6, 60)
+    assert report["stopping"]["reason"] == "n_samples"
+    cfg = yaml.safe_load((out / "config/config.yaml").read_text())
+    assert cfg["selected_sequence_length"] == 10 and cfg["stopping_condition"]["n_samples"] == 60
+
+
+def test_embeddings_csv_lightly_format(run_60) -> None:  # type: ignore[no-untyped-def]
+    result, out = run_60
+    with open(out / "data/embeddings.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    header, body = rows[0], rows[1:]
+    assert header[0] == "filenames" and header[-1] == "labels"
+    assert header[1:-1] == [f"embedding_{i}" for i in range(1280)]
+    assert len(body) == 125 and all(r[-1] == "0" for r in body)
+    values = np.array([[float(v) for v in r[1:-1]] for r in body], np.float32)
+    np.testing.assert_array_equal(values, result.table.embeddings)  # float32 round-trips exactly
+    np.testing.assert_allclose(np.linalg.norm(values, axis=1), 1.0, rtol=1e-5)  # normalize_embeddings
+    with open(out / "data/selected_embeddings.csv", newline="") as fh:
+        selected = list(csv.reader(fh))[1:]
+    by_name = {r[0]: r for r in body}
+    assert [r[0] for r in selected] == result.selected_frame_names
+    assert all(by_name[r[0]] == r for r in selected)
+
+
+def test_dumped_frames_are_pixel_identical(run_60, scenes_input: Path) -> None:  # type: ignore[no-untyped-def]
+    result, out = run_60
+    sampled = out / "data/sampled"
+    assert sorted(p.relative_to(sampled).as_posix() for p in sampled.rglob("*.png")) == sorted(
+        result.selected_frame_names
+    )
+    reference = {name: decode_all(scenes_input / name) for name in ("a.mp4", "b.mp4")}
+    for seq in result.selected_sequences:
+        for name, index in zip(seq["frame_names"], seq["frame_indices"]):
+            dumped = np.asarray(Image.open(sampled / name))
+            if seq["video_name"] in reference:
+                expected = reference[seq["video_name"]][index]
+            else:
+                expected = np.asarray(Image.open(scenes_input / name).convert("RGB"))
+            np.testing.assert_array_equal(dumped, expected)
+
+
+def _run(scenes_input: Path, out: Path, **settings: object) -> framepick.RunResult:
+    base: dict[str, object] = {"input_dir": str(scenes_input), "output_dir": str(out), "model.input_size": 64}
+    return framepick.run(load_config(overrides=base | settings))
+
+
+def test_deterministic_rerun(scenes_input: Path, tmp_path: Path, run_60) -> None:  # type: ignore[no-untyped-def]
+    _, first = run_60
+    _run(scenes_input, tmp_path / "again", selected_sequence_length=10, **{"stopping_condition.n_samples": 60})
+    for rel in ("data/sequence_information.json", "data/embeddings.csv", "filenames/sampled_filenames.txt"):
+        assert (tmp_path / "again" / rel).read_bytes() == (first / rel).read_bytes(), rel
+
+
+def test_fraction_and_frame_selection(scenes_input: Path, tmp_path: Path) -> None:
+    r = _run(scenes_input, tmp_path / "o", selected_sequence_length=10, **{"stopping_condition.n_samples": 0.25})
+    assert r.report["counts"]["selected_frames"] == 30  # ceil(0.25 * 120) = 30
+    r = _run(scenes_input, tmp_path / "p", **{"stopping_condition.n_samples": 7})
+    assert len(r.selected_frame_names) == 7 and len(set(r.selected_frame_names)) == 7
+
+
+def test_min_distance_and_all_candidates(scenes_input: Path, tmp_path: Path) -> None:
+    r = _run(scenes_input, tmp_path / "m", selected_sequence_length=20, **{"stopping_condition.min_distance": 1e-6})
+    assert r.report["stopping"]["reason"] in ("all_candidates", "min_distance")
+    assert r.report["counts"]["selected_sequences"] == r.report["counts"]["sequence_candidates"] == 6
+    r = _run(scenes_input, tmp_path / "n", selected_sequence_length=20, **{"stopping_condition.n_samples": 400})
+    assert r.report["stopping"]["all_candidates_selected"] is True
+    assert "only" in r.report["stopping"]["message"]
+
+
+def test_jpg_dump(scenes_input: Path, tmp_path: Path) -> None:
+    r = _run(
+        scenes_input,
+        tmp_path / "j",
+        selected_sequence_length=5,
+        dump_dataset=True,
+        output_image_format="jpg",
+        **{"stopping_condition.n_samples": 10},
+    )
+    files = sorted(p.name for p in (tmp_path / "j/data/sampled").rglob("*.jpg"))
+    assert len(files) == 10
+    assert {Path(n).stem for n in r.selected_frame_names} == {Path(f).stem for f in files}
+
+
+def test_no_candidate_sequence(scenes_input: Path, tmp_path: Path) -> None:
+    with pytest.raises(NoCandidatesError, match="selected_sequence_length"):
+        _run(scenes_input, tmp_path / "x", selected_sequence_length=100, **{"stopping_condition.n_samples": 100})
+    assert not (tmp_path / "x" / "report.json").exists()
+
+
+def test_output_inside_input_refused(scenes_input: Path) -> None:
+    with pytest.raises(InputError, match="inside input_dir"):
+        _run(scenes_input, scenes_input / "out", **{"stopping_condition.n_samples": 1})
+    assert not (scenes_input / "out").exists()
