@@ -385,3 +385,73 @@ def test_large_run_stays_bounded(tmp_path: Path) -> None:
     notes = " ".join(page["notes"])
     assert f"{MAP_POINTS:,} of {m:,} candidates" in notes and "sample" in notes
     assert all(note in html for note in page["notes"][:1])
+
+
+def _fake_inputs(m: int, k: int, length: int = 1, dim: int = 6) -> ReportInputs:
+    rng = np.random.default_rng(5)
+    source = np.arange(m) % 2
+    start = (np.arange(m) // 2) * length
+    report: dict[str, Any] = {
+        "counts": {"sequence_length": length, "sequence_candidates": m, "selected_sequences": k},
+        "stopping": {"reason": "all_candidates" if k == m else "n_samples", "message": "test"},
+        "metrics": {},
+        "sources": [
+            {"name": name, "kind": "frames", "frames": int(((source == i).sum()) * length)}
+            for i, name in enumerate(["left", "right"])
+        ],
+        "sequences": [],
+        "config": {"seed": 0},
+        "timings_sec": {"select": 0.1},
+    }
+    return ReportInputs(
+        report=report,
+        embeddings=rng.normal(size=(m, dim)).astype(np.float32),
+        source=source,
+        start=start,
+        names=[f"f{i}" for i in range(m)],
+        length=length,
+        selected=rng.permutation(m)[:k],
+        embeddings_row=np.arange(m) * length,
+    )
+
+
+@pytest.mark.parametrize(("m", "k"), [(1, 1), (2, 1), (7, 7)])
+def test_degenerate_selections(m: int, k: int, tmp_path: Path) -> None:
+    """A single candidate, a single pick, everything selected: the page and its numbers still make sense."""
+    inputs = _fake_inputs(m, k)
+    _build(tmp_path, inputs, None, "no input", rebuilt=True)
+    cov = inputs.report["metrics"]["coverage"]
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("<circle") == m and html.count('class="strip"') == k
+    if k == m:
+        assert cov["radius_after"] == pytest.approx(0.0, abs=1e-6) and inputs.report["page"]["example_pairs"] == []
+        assert "Every candidate was selected" in html
+    if k == 1:
+        assert cov["nearest_neighbour"]["selected"]["max"] is None
+    json.dumps(inputs.report, allow_nan=False)  # report.json stays valid JSON
+
+
+def test_umap_map_when_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With umap-learn importable, a second map and plots/scatter_umap.png appear (stand-in module here)."""
+    import sys
+    import types
+
+    fake = types.ModuleType("umap")
+
+    class UMAP:
+        def __init__(self, **kwargs: Any) -> None:
+            self.kwargs = kwargs
+
+        def fit_transform(self, x: np.ndarray) -> np.ndarray:
+            return np.asarray(x)[:, :2] * 2.0
+
+    fake.UMAP = UMAP  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "umap", fake)
+    inputs = _fake_inputs(40, 8)
+    _build(tmp_path, inputs, None, "", rebuilt=False)
+    html = (tmp_path / "report.html").read_text()
+    assert (tmp_path / "plots" / "scatter_umap.png").is_file()
+    assert inputs.report["page"]["map"]["projections"] == ["pca", "umap"]
+    umap_svg = re.search(r'<svg class="map" id="map-umap".*?</svg>', html, re.S)
+    assert umap_svg is not None and umap_svg.group(0).count("<circle") == 40
+    assert 'data-p="umap"' in html

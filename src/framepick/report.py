@@ -148,6 +148,7 @@ def write_candidates_csv(path: Path, inputs: ReportInputs) -> None:
 
 
 def _read_embeddings_csv(path: Path) -> tuple[list[str], np.ndarray]:
+    """Names and embeddings from a Lightly-format CSV (values are the last fields before ``labels``)."""
     with open(path, encoding="utf-8", newline="") as fh:
         header = next(csv.reader([fh.readline()]))
         dim = len(header) - 2
@@ -175,7 +176,8 @@ def read_inputs(out_dir: str | Path) -> ReportInputs:
         report = json.loads(report_path.read_text(encoding="utf-8"))
         length = int(report["counts"]["sequence_length"])
         source_index = {s["name"]: i for i, s in enumerate(report["sources"])}
-        report["config"]
+        if not isinstance(report["config"], dict):
+            raise TypeError("config is not a mapping")
     except (ValueError, KeyError, TypeError) as exc:
         raise OutputError(f"'{report_path}' is not a framepick report.json ({type(exc).__name__}: {exc})") from exc
     cand_path, emb_path = out / CANDIDATES_CSV, out / "data" / "embeddings.csv"
@@ -215,42 +217,65 @@ def read_inputs(out_dir: str | Path) -> ReportInputs:
 # ----------------------------------------------------------------------------- distances
 
 
-def _blocks(n: int, width: int) -> range:
-    step = max(1, _BLOCK_ELEMENTS // max(width, 1))
-    return range(0, n, step)
+def _min_sq_distances(a: np.ndarray, b: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
+    """For each row of ``a``, the smallest squared distance to a row of ``b``.
+
+    ``exclude[i]`` is a row of ``b`` that row ``i`` of ``a`` must not be matched with (its own
+    copy), or -1. Both sides are taken in blocks and converted to float64 block by block, so
+    memory stays bounded (about ``_BLOCK_ELEMENTS`` float64 values per block product) however
+    large ``a`` and ``b`` are.
+    """
+    out = np.full(len(a), np.inf)
+    if len(a) == 0 or len(b) == 0:
+        return out
+    a_step = max(1, min(len(a), 4096, _BLOCK_ELEMENTS // 2))
+    b_step = max(1, _BLOCK_ELEMENTS // a_step)
+    b_blocks = [(begin, b[begin : begin + b_step]) for begin in range(0, len(b), b_step)]
+    whole = [(begin, blk.astype(np.float64)) for begin, blk in b_blocks] if len(b_blocks) == 1 else None
+    for a_begin in range(0, len(a), a_step):
+        ab = np.asarray(a[a_begin : a_begin + a_step], np.float64)
+        a_sq = np.einsum("ij,ij->i", ab, ab)
+        best = np.full(len(ab), np.inf)
+        for b_begin, blk in whole or b_blocks:
+            bb = np.asarray(blk, np.float64)
+            d = a_sq[:, None] - 2.0 * (ab @ bb.T) + np.einsum("ij,ij->i", bb, bb)[None, :]
+            if exclude is not None:
+                own = exclude[a_begin : a_begin + len(ab)] - b_begin
+                hit = np.flatnonzero((own >= 0) & (own < len(bb)))
+                d[hit, own[hit]] = np.inf
+            np.minimum(best, d.min(axis=1), out=best)
+        out[a_begin : a_begin + len(ab)] = best
+    return np.maximum(out, 0.0)
 
 
 def nearest_distances(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
     """Distance from every row of ``x`` to its nearest row among ``x[centers]`` (float64, blocked)."""
-    x = np.asarray(x)
     if len(centers) == 0:
         return np.full(len(x), np.inf)
-    c = x[np.asarray(centers, np.int64)].astype(np.float64)
-    c_sq = np.einsum("ij,ij->i", c, c)
-    out = np.empty(len(x))
-    step = _blocks(len(x), len(c)).step
-    for begin in range(0, len(x), step):
-        b = x[begin : begin + step].astype(np.float64)
-        d = np.einsum("ij,ij->i", b, b)[:, None] - 2.0 * (b @ c.T) + c_sq[None, :]
-        out[begin : begin + step] = np.sqrt(np.maximum(d.min(axis=1), 0.0))
-    return out
+    return np.sqrt(_min_sq_distances(x, x[np.asarray(centers, np.int64)]))
 
 
 def nn_distances(x: np.ndarray, queries: np.ndarray | None = None) -> np.ndarray:
     """For each query row of ``x``, the distance to its nearest *other* row of ``x`` (blocked)."""
-    x = np.asarray(x, np.float64)
     queries = np.arange(len(x)) if queries is None else np.asarray(queries, np.int64)
     if len(x) < 2:
         return np.zeros(0)
-    x_sq = np.einsum("ij,ij->i", x, x)
-    out = np.empty(len(queries))
-    step = _blocks(len(queries), len(x)).step
-    for begin in range(0, len(queries), step):
-        q = queries[begin : begin + step]
-        d = x_sq[q][:, None] - 2.0 * (x[q] @ x.T) + x_sq[None, :]
-        d[np.arange(len(q)), q] = np.inf  # not its own neighbour
-        out[begin : begin + step] = np.sqrt(np.maximum(d.min(axis=1), 0.0))
-    return out
+    return np.sqrt(_min_sq_distances(x[queries], x, exclude=queries))
+
+
+def _blocked_mean(x: np.ndarray) -> np.ndarray:
+    total = np.zeros(x.shape[1])
+    for begin in range(0, len(x), 65_536):
+        total += np.asarray(x[begin : begin + 65_536], np.float64).sum(axis=0)
+    return total / len(x)
+
+
+def _max_sq_distance_to(x: np.ndarray, point: np.ndarray) -> float:
+    worst = 0.0
+    for begin in range(0, len(x), 65_536):
+        diff = np.asarray(x[begin : begin + 65_536], np.float64) - point
+        worst = max(worst, float(np.einsum("ij,ij->i", diff, diff).max()))
+    return worst
 
 
 def _sample(n: int, cap: int, seed: int) -> tuple[np.ndarray, bool]:
@@ -282,13 +307,14 @@ def coverage_metrics(x: np.ndarray, selected: np.ndarray, seed: int = 0) -> tupl
     first ``len(selected)`` indices of ``numpy.random.default_rng(seed).permutation(len(x))``,
     i.e. what :func:`framepick.select.random_order` picks with that seed.
     """
-    x = np.asarray(x, np.float64)
     selected = np.asarray(selected, np.int64)
     n, k = len(x), len(selected)
     random_sel = np.random.default_rng(seed).permutation(n)[:k]
     to_sel = nearest_distances(x, selected)
     to_rand = nearest_distances(x, random_sel)
-    radius_before = float(np.linalg.norm(x - x.mean(axis=0), axis=1).max()) if n else 0.0
+    radius_before = 0.0
+    if n:
+        radius_before = float(np.sqrt(_max_sq_distance_to(x, _blocked_mean(x))))
 
     q_all, s_all = _sample(n, NN_SAMPLE, seed)
     q_sel, s_sel = _sample(k, NN_SAMPLE, seed)
@@ -351,23 +377,34 @@ def coverage_metrics(x: np.ndarray, selected: np.ndarray, seed: int = 0) -> tupl
 # ----------------------------------------------------------------------------- projections
 
 
-def pca_2d(x: np.ndarray, fit_rows: int = 20_000, seed: int = 0) -> np.ndarray:
-    """Project rows onto their first two principal components (fit on a seeded sample)."""
-    x = np.asarray(x, dtype=np.float64)
+def pca_2d_with_ratio(x: np.ndarray, fit_rows: int = 20_000, seed: int = 0) -> tuple[np.ndarray, list[float]]:
+    """:func:`pca_2d` and the share of the variance each of the two components explains."""
     if len(x) == 0:
-        return np.zeros((0, 2))
-    mean = x.mean(axis=0)
+        return np.zeros((0, 2)), [0.0, 0.0]
+    mean = _blocked_mean(x)
     fit = x
     if len(x) > fit_rows:
-        fit = x[np.random.default_rng(seed).choice(len(x), fit_rows, replace=False)]
-    _, _, vt = np.linalg.svd(fit - mean, full_matrices=False)
+        fit = x[np.sort(np.random.default_rng(seed).choice(len(x), fit_rows, replace=False))]
+    _, sv, vt = np.linalg.svd(np.asarray(fit, np.float64) - mean, full_matrices=False)
     comps = vt[:2]
     if len(comps) < 2:
         comps = np.vstack([comps, np.zeros((2 - len(comps), x.shape[1]))])
     # Fix the sign so the picture does not flip between equivalent runs.
     signs = np.sign(comps[np.arange(2), np.abs(comps).argmax(axis=1)])
     signs[signs == 0] = 1
-    return (x - mean) @ (comps * signs[:, None]).T
+    comps = comps * signs[:, None]
+    out = np.empty((len(x), 2))
+    for begin in range(0, len(x), 65_536):  # blocks: no float64 copy of all rows
+        out[begin : begin + 65_536] = (np.asarray(x[begin : begin + 65_536], np.float64) - mean) @ comps.T
+    var = sv**2
+    total = float(var.sum())
+    ratio = [float(var[j] / total) if total > 0 and j < len(var) else 0.0 for j in range(2)]
+    return out, ratio
+
+
+def pca_2d(x: np.ndarray, fit_rows: int = 20_000, seed: int = 0) -> np.ndarray:
+    """Project rows onto their first two principal components (fit on a seeded sample)."""
+    return pca_2d_with_ratio(x, fit_rows, seed)[0]
 
 
 def _umap_2d(x: np.ndarray, seed: int) -> tuple[np.ndarray | None, str]:
@@ -598,9 +635,7 @@ def _build(
         fill = MAP_POINTS - len(sel_part)
         extra = np.random.default_rng(seed).choice(rest, min(fill, len(rest)), replace=False) if fill > 0 else []
         shown = np.sort(np.concatenate([sel_part, np.asarray(extra, np.int64)]))
-    xy_all = pca_2d(inputs.embeddings, seed=seed)
-    total_var = float(np.var(np.asarray(inputs.embeddings, np.float64), axis=0).sum()) if n else 0.0
-    ratio = [float(np.var(xy_all[:, j]) / total_var) if total_var > 0 else 0.0 for j in range(2)]
+    xy_all, ratio = pca_2d_with_ratio(inputs.embeddings, seed=seed)
     plot_scatter(
         plots / "scatter_pca.png",
         xy_all,
