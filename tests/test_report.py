@@ -455,3 +455,22 @@ def test_umap_map_when_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     umap_svg = re.search(r'<svg class="map" id="map-umap".*?</svg>', html, re.S)
     assert umap_svg is not None and umap_svg.group(0).count("<circle") == 40
     assert 'data-p="umap"' in html
+
+
+def test_a_failing_page_keeps_the_selection(
+    scenes_input: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("drawing failed")
+
+    monkeypatch.setattr("framepick.report._build", broken)
+    src = tmp_path / "in"
+    shutil.copytree(scenes_input / "folder", src / "folder")
+    out = _run(src, tmp_path / "out", **{"stopping_condition.n_samples": 3})
+    report = json.loads((out / "report.json").read_text())
+    assert report["page"] == {"error": "RuntimeError: drawing failed"}
+    assert "could not be built" in (out / "report.html").read_text()
+    assert len((out / "filenames" / "sampled_filenames.txt").read_text().splitlines()) == 3
+    monkeypatch.undo()
+    assert main(["report", str(out)]) == 0  # and the page can be rebuilt afterwards
+    assert json.loads((out / "report.json").read_text())["page"]["map"]["points"] == 20

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from html import escape as html_escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -831,11 +833,30 @@ def _write_text_atomic(path: Path, text: str) -> None:
 def write_report(out_dir: Path, result: RunResult) -> None:
     """Called by the run: ``data/candidates.csv``, ``plots/*``, ``report.html``; adds numbers to ``result.report``.
 
-    ``report.json`` itself is written by the caller, after this.
+    ``report.json`` itself is written by the caller, after this. A failure while drawing the
+    page does not throw the selection away: it is logged, recorded in ``report["page"]["error"]``
+    and ``report.html`` says so (``framepick report OUTPUT_DIR --debug`` retries with a traceback).
     """
     inputs = inputs_from_result(result)
     write_candidates_csv(out_dir / CANDIDATES_CSV, inputs)
-    _build(out_dir, inputs, source_reader(result.sources), "", rebuilt=False)
+    try:
+        _build(out_dir, inputs, source_reader(result.sources), "", rebuilt=False)
+    except Exception as exc:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.exception("report: building report.html failed")
+        message = f"{type(exc).__name__}: {exc}"
+        logger.error("report: building report.html failed (%s); the selection is complete", message)
+        result.report["page"] = {"error": message}
+        (out_dir / "plots").mkdir(parents=True, exist_ok=True)
+        _write_text_atomic(
+            out_dir / "report.html",
+            "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>framepick report</title>"
+            "<link rel='icon' href='data:,'></head><body><h1>framepick report</h1>"
+            f"<p>{html_escape(result.report['stopping']['message'])}</p>"
+            f"<p>The report page could not be built: {html_escape(message)}. The selection itself is "
+            "complete (see data/ and filenames/); rerun <code>framepick report OUTPUT_DIR --debug</code>.</p>"
+            "</body></html>\n",
+        )
 
 
 def rebuild_report(out_dir: str | Path) -> dict[str, Any]:
