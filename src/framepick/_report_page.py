@@ -212,6 +212,8 @@ def _times(entry: dict[str, Any] | None) -> str:
     secs = [s for s in entry.get("frame_timestamps_sec") or [] if s is not None]
     if not secs:
         return ""
+    if len(secs) == 1 or secs[0] == secs[-1]:
+        return f" · {secs[0]:.2f} s"
     return f" · {secs[0]:.2f}–{secs[-1]:.2f} s"
 
 
