@@ -672,17 +672,25 @@ def _build(
     # Example pairs: the first selected items next to their nearest non-selected candidate.
     pairs: list[dict[str, Any]] = []
     others = np.flatnonzero(~is_selected)
-    if len(others):
-        x_other = np.asarray(inputs.embeddings[others], np.float64)
-        for cand in inputs.selected[:PAIRS]:
-            d = np.linalg.norm(x_other - np.asarray(inputs.embeddings[cand], np.float64), axis=1)
-            j = int(np.argmin(d))
+    firsts = inputs.selected[:PAIRS] if len(others) else inputs.selected[:0]
+    if len(firsts):
+        q = np.asarray(inputs.embeddings[firsts], np.float64)
+        best_d = np.full(len(firsts), np.inf)
+        best_j = np.zeros(len(firsts), np.int64)
+        for begin in range(0, len(others), 8_192):  # blocks: no float64 copy of all candidates
+            chunk = np.asarray(inputs.embeddings[others[begin : begin + 8_192]], np.float64)
+            d = np.stack([np.linalg.norm(chunk - row, axis=1) for row in q])
+            j = d.argmin(axis=1)
+            better = d[np.arange(len(q)), j] < best_d
+            best_d[better] = d[np.arange(len(q)), j][better]
+            best_j[better] = begin + j[better]
+        for cand, dist, j in zip(firsts, best_d, best_j):
             pairs.append(
                 {
                     "rank": int(rank[cand]),
                     "selected": inputs.label(int(cand)),
                     "neighbour": inputs.label(int(others[j])),
-                    "distance": float(d[j]),
+                    "distance": float(dist),
                     "_cands": (int(cand), int(others[j])),
                 }
             )
