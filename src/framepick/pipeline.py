@@ -21,7 +21,7 @@ from .config import Config, config_to_yaml
 from .discover import Source, discover
 from .embed import create_embedder, embed_sources
 from .errors import InputError, NoCandidatesError
-from .report import plot_scatter_pca, write_report_html
+from .report import write_report
 from .select import Selection, select
 from .sequences import Sequences, make_sequences, sequence_embeddings
 from .table import FrameTable, build_table
@@ -290,16 +290,6 @@ def _write_files(result: RunResult, out: Path, log_lines: list[str]) -> None:
         (out / "data" / "sampled").mkdir(parents=True, exist_ok=True)
         dump_frames(out / "data" / "sampled", result.sources, wanted, cfg.output_image_format)
 
-    selected_mask = np.zeros(len(table), bool)
-    selected_mask[selected_rows] = True
-    plot_scatter_pca(
-        out / "plots" / "scatter_pca.png",
-        table.embeddings[kept],
-        table.source[kept],
-        selected_mask[kept],
-        [s.name for s in result.sources],
-        seed=cfg.seed,
-    )
-    write_report_html(out / "report.html", result.report)
+    write_report(out, result)  # data/candidates.csv, plots/, report.html; adds its numbers to result.report
     write_lines(out / "log.txt", log_lines)
     write_json(out / "report.json", result.report)

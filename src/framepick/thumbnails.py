@@ -1,0 +1,83 @@
+"""Small JPEG thumbnails of chosen frames, as ``data:`` URIs for the self-contained report.
+
+Frames are read back from the sources with the decoders' :meth:`~framepick.decode.Decoder.read`
+(one pass per source, only the wanted indices), shrunk to ``size`` pixels on the longer side
+and encoded as JPEG. A source that cannot be read any more gives no thumbnails; the reason is
+recorded instead of failing the report.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from ._log import logger
+from .decode import decoder_for
+from .discover import Source
+
+__all__ = ["FrameReader", "Thumbnails", "make_thumbnails", "source_reader", "thumbnail_uri"]
+
+FrameReader = Callable[[int, Sequence[int]], Iterable[tuple[int, np.ndarray]]]
+"""reader(source, frame_indices) -> (frame index, full-size RGB array) for each wanted frame."""
+
+THUMB_SIZE = 96
+JPEG_QUALITY = 70
+
+
+def thumbnail_uri(rgb: np.ndarray, size: int = THUMB_SIZE, quality: int = JPEG_QUALITY) -> str:
+    """An RGB array as a ``data:image/jpeg;base64,...`` URI, at most ``size`` px on its longer side."""
+    image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).convert("RGB")
+    image.thumbnail((size, size), Image.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality, optimize=True)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def source_reader(sources: Sequence[Source | None]) -> FrameReader:
+    """A reader over discovered sources (``None``: that source is unavailable)."""
+
+    def read(src: int, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+        source = sources[src]
+        if source is None:
+            return iter(())
+        return decoder_for(source).read(source, indices)
+
+    return read
+
+
+@dataclass
+class Thumbnails:
+    """Thumbnails by (source, frame index); ``failed`` maps a source index to why it gave none."""
+
+    uris: dict[tuple[int, int], str] = field(default_factory=dict)
+    failed: dict[int, str] = field(default_factory=dict)
+
+    def get(self, src: int, index: int) -> str | None:
+        return self.uris.get((src, index))
+
+
+def make_thumbnails(
+    wanted: Mapping[int, Iterable[int]],
+    reader: FrameReader,
+    size: int = THUMB_SIZE,
+    quality: int = JPEG_QUALITY,
+) -> Thumbnails:
+    """Thumbnails of the wanted frames ({source: frame indices}), one read pass per source."""
+    thumbs = Thumbnails()
+    for src in sorted(wanted):
+        indices = sorted({int(i) for i in wanted[src]})
+        if not indices:
+            continue
+        try:
+            for index, rgb in reader(src, indices):
+                thumbs.uris[(src, int(index))] = thumbnail_uri(rgb, size, quality)
+        except Exception as exc:  # a source that changed or vanished since the run: no thumbnails
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            thumbs.failed[src] = reason
+            logger.warning("report: no thumbnails for source %d: %s", src, reason)
+    return thumbs
