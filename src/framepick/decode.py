@@ -131,7 +131,7 @@ class PyAVDecoder:
         finally:
             container.close()
         if declared and index < declared:
-            raise DecodeError(f"truncated: only {index} of {declared} frames present")
+            raise DecodeError(f"truncated: {declared - index} of {declared} frames missing at the end")
 
     def frames(self, source: Source, size: int) -> Iterator[DecodedFrame]:
         time_base = None
