@@ -377,3 +377,109 @@ def test_failure_at_any_step_of_the_move_leaves_no_result(scenes_input: Path, tm
     again = framepick.run(cfg(scenes_input, out, cache, **{"stopping_condition.n_samples": 10}))
     assert again.selected_frame_names == first.selected_frame_names
     assert again.report["counts"]["frames_embedded"] == 0
+
+
+# ------------------------------------------------------------------------------ cache and reruns
+
+
+def test_rerun_with_other_selection_settings_decodes_and_embeds_nothing(
+    scenes_input: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import framepick.pipeline as pipeline
+
+    cache = tmp_path / "cache"
+    first = framepick.run(cfg(scenes_input, tmp_path / "o1", cache, **{"stopping_condition.n_samples": 10}))
+    counts = first.report["counts"]
+    assert counts["frames_decoded"] == counts["frames"] == 125
+    assert counts["frames_embedded"] == 125 and counts["frames_from_cache"] == 0
+
+    def no_model(*args: object, **kw: object) -> None:
+        raise AssertionError("a fully cached rerun must not load the model")
+
+    monkeypatch.setattr(pipeline, "create_embedder", no_model)
+    for i, change in enumerate(
+        [
+            {"stopping_condition.n_samples": 20},
+            {"selected_sequence_length": 1, "stopping_condition.n_samples": 7, "method": "random"},
+            {"stopping_condition.n_samples": -1, "stopping_condition.min_distance": 0.5},
+            {"normalize_embeddings": False},  # the cache holds raw embeddings
+        ]
+    ):
+        again = framepick.run(cfg(scenes_input, tmp_path / f"r{i}", cache, **change))
+        c = again.report["counts"]
+        assert (c["frames_decoded"], c["frames_embedded"], c["frames_from_cache"]) == (0, 0, 125), change
+        assert c["sources_from_cache"] == 3
+    # same settings: same embeddings as computed, bit for bit
+    same = framepick.run(cfg(scenes_input, tmp_path / "same", cache, **{"stopping_condition.n_samples": 10}))
+    np.testing.assert_array_equal(same.table.embeddings, first.table.embeddings)
+    assert same.selected_frame_names == first.selected_frame_names
+
+
+def test_changed_file_and_model_settings_are_embedded_again(scenes_input: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    shutil.copytree(scenes_input, src)
+    cache = tmp_path / "cache"
+    framepick.run(cfg(src, tmp_path / "o1", cache, **{"stopping_condition.n_samples": 10}))
+    st = (src / "b.mp4").stat()
+    os.utime(src / "b.mp4", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    (src / "folder/frame_003.png").write_bytes((src / "folder/frame_004.png").read_bytes())
+    again = framepick.run(cfg(src, tmp_path / "o2", cache, **{"stopping_condition.n_samples": 10}))
+    c = again.report["counts"]
+    assert (c["frames_decoded"], c["frames_from_cache"]) == (45 + 20, 60)
+    assert again.report["duplicates"] == {"folder/frame_004.png": "folder/frame_003.png"}
+    other_model = framepick.run(
+        cfg(src, tmp_path / "o3", cache, **{"stopping_condition.n_samples": 10, "model.input_size": 32})
+    )
+    assert other_model.report["counts"]["frames_embedded"] == 125
+
+
+def test_cache_off_and_cache_dir_default(scenes_input: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from framepick.cache import default_cache_dir, resolve_cache_dir
+
+    monkeypatch.delenv("FRAMEPICK_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert resolve_cache_dir("auto") == default_cache_dir() == tmp_path / "xdg" / "framepick"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_cache_dir() == Path.home() / ".cache" / "framepick"
+    assert resolve_cache_dir(None) is None
+    assert (
+        load_config(input_dir="i", output_dir="o", stopping_condition={"n_samples": 5}, cache_dir="none").cache_dir
+        is None
+    )
+    monkeypatch.setenv("FRAMEPICK_CACHE_DIR", str(tmp_path / "env"))
+    for _ in range(2):
+        off = framepick.run(cfg(scenes_input, tmp_path / "out", None, **{"stopping_condition.n_samples": 10}))
+        assert off.report["counts"]["frames_embedded"] == 125
+    assert not (tmp_path / "env").exists()
+
+
+def test_precomputed_embeddings_csv(scenes_input: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first = framepick.run(cfg(scenes_input, tmp_path / "o1", tmp_path / "c1", **{"stopping_condition.n_samples": 20}))
+    csv_path = tmp_path / "o1/data/embeddings.csv"
+    again = framepick.run(
+        cfg(
+            scenes_input,
+            tmp_path / "o2",
+            tmp_path / "c2",
+            embeddings=str(csv_path),
+            **{"stopping_condition.n_samples": 20},
+        )
+    )
+    assert again.report["counts"]["frames_embedded"] == 0
+    assert again.report["counts"]["frames_decoded"] == 125
+    assert again.selected_frame_names == first.selected_frame_names
+    np.testing.assert_allclose(again.table.embeddings, first.table.embeddings, atol=1e-6)
+
+    lines = csv_path.read_text().splitlines()
+    broken = tmp_path / "missing.csv"
+    broken.write_text("\n".join(line for line in lines if not line.startswith("b-17-mp4.png")) + "\n")
+    argv = ["run", f"input_dir={scenes_input}", f"output_dir={tmp_path / 'o3'}", "stopping_condition.n_samples=10"]
+    assert main([*argv, f"embeddings={broken}", "cache_dir=none"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no row for 1 of the 125 usable frames, e.g. 'b-17-mp4.png'" in err
+    broken.write_text(lines[0] + "\nb-17-mp4.png,0.5,x,0\n")
+    assert main([*argv, f"embeddings={broken}", "cache_dir=none"]) == 1
+    assert "line 2" in capsys.readouterr().err
+    assert main([*argv, f"embeddings={tmp_path / 'nope.csv'}", "cache_dir=none"]) == 1
+    assert "cannot read embeddings file" in capsys.readouterr().err
+    assert not (tmp_path / "o3/report.json").exists()
