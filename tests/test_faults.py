@@ -6,6 +6,10 @@ import csv
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import av
@@ -483,3 +487,110 @@ def test_precomputed_embeddings_csv(scenes_input: Path, tmp_path: Path, capsys: 
     assert main([*argv, f"embeddings={tmp_path / 'nope.csv'}", "cache_dir=none"]) == 1
     assert "cannot read embeddings file" in capsys.readouterr().err
     assert not (tmp_path / "o3/report.json").exists()
+
+
+# ------------------------------------------------------------------------------ kills, Ctrl-C
+
+
+@pytest.fixture(scope="module")
+def six_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("six")
+    for i, scene in enumerate(("checker", "stripes", "noise", "gradient", "circles", "diagonal")):
+        encode(root / f"v{i}.mp4", scene_frames((scene,), 10, 48 + 4 * i))
+    return root
+
+
+def _start(mode: str, marker: Path, *args: str) -> subprocess.Popen[str]:
+    src = str(Path(framepick.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(Path(__file__).parent)])}
+    command = [sys.executable, str(Path(__file__).parent / "killable.py"), mode, str(marker), "run", *args]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(condition, proc: subprocess.Popen[str], timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            raise AssertionError(f"run ended early ({proc.returncode}): {proc.stderr.read() if proc.stderr else ''}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("timed out waiting for the run")
+        time.sleep(0.02)
+
+
+def _args(input_dir: Path, out: Path, cache: Path, n_samples: int = 10) -> list[str]:
+    return [
+        f"input_dir={input_dir}",
+        f"output_dir={out}",
+        f"cache_dir={cache}",
+        f"stopping_condition.n_samples={n_samples}",
+        f"selected_sequence_length={L}",
+        "model.input_size=64",
+        "model.batch_size=4",
+    ]
+
+
+def _entries(cache: Path) -> list[Path]:
+    return sorted(cache.rglob("*.npz"))
+
+
+def test_sigkill_during_embedding_resumes_from_finished_sources(six_videos: Path, tmp_path: Path) -> None:
+    out, cache, marker = tmp_path / "out", tmp_path / "cache", tmp_path / "marker"
+    proc = _start("embed", marker, *_args(six_videos, out, cache))
+    _wait_for(lambda: len(_entries(cache)) >= 1, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(_entries(cache))
+    assert 1 <= done < 6, "killed while sources were still being embedded"
+    assert not (out / "report.json").exists()
+    assert not out.exists() or not [p for p in out.iterdir() if not p.name.startswith(".framepick-partial")]
+
+    assert main(["run", *_args(six_videos, out, cache)]) == 0
+    counts = json.loads((out / "report.json").read_text())["counts"]
+    assert counts["sources_from_cache"] == done
+    assert counts["frames_from_cache"] == 10 * done
+    assert counts["frames_decoded"] == counts["frames_embedded"] == 60 - 10 * done
+    assert len(_entries(cache)) == 6
+
+
+def test_sigkill_during_writing_leaves_previous_result_or_none(six_videos: Path, tmp_path: Path) -> None:
+    out, cache, marker = tmp_path / "out", tmp_path / "cache", tmp_path / "marker"
+    # no previous result: killed with everything staged -> still no result
+    proc = _start("write", marker, *_args(six_videos, out, cache, 10))
+    _wait_for(marker.exists, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert [p.name for p in out.iterdir()] == [Path(marker.read_text()).name]
+    assert Path(marker.read_text()).name.startswith(".framepick-partial-")
+
+    # the rerun cleans the stale staging folder and only selects: all frames from the cache
+    assert main(["run", *_args(six_videos, out, cache, 10)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert (report["counts"]["frames_decoded"], report["counts"]["frames_from_cache"]) == (0, 60)
+    assert not [p for p in out.iterdir() if p.name.startswith(".framepick-partial")]
+    previous = _tree(out)
+
+    # a previous result: killed while writing a new one -> the previous one, untouched
+    marker.unlink()
+    proc = _start("write", marker, *_args(six_videos, out, cache, 20))
+    _wait_for(marker.exists, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    staged = [p.name for p in out.iterdir() if p.name.startswith(".framepick-partial")]
+    assert staged == [Path(marker.read_text()).name]  # killed: only the hidden staging folder is new
+    assert {k: v for k, v in _tree(out).items() if not k.startswith(".framepick-partial")} == previous
+    assert len(read_lines(out / "filenames/sampled_filenames.txt")) == 10
+
+
+@pytest.mark.parametrize("mode", ["embed", "write"])
+def test_ctrl_c_exits_130_and_leaves_no_partial_result(six_videos: Path, tmp_path: Path, mode: str) -> None:
+    out, cache, marker = tmp_path / "out", tmp_path / "cache", tmp_path / "marker"
+    proc = _start(mode, marker, *_args(six_videos, out, cache))
+    _wait_for(marker.exists, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == "framepick: interrupted; no partial result was left behind"
+    assert "Traceback" not in err
+    left = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    assert left == [], left
