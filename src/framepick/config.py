@@ -262,6 +262,8 @@ def _build(flat: Mapping[str, Any]) -> Config:
 
 
 def _parse_scalar(key: str, text: str) -> Any:
+    if not text.strip():
+        return text  # ``key=`` is an empty value (rejected by every key), not YAML's null
     try:
         value = yaml.safe_load(text)
     except Exception:  # not YAML (or a number Python refuses to hold): the words themselves
