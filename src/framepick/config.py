@@ -281,6 +281,8 @@ def parse_overrides(words: Iterable[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"invalid argument {_shown(word)}: expected key=value (e.g. input_dir=videos/)")
+        if key not in _SCHEMA:
+            raise _unknown(key)  # before the value: the key is the first thing wrong
         out[key] = _parse_scalar(key, text)
     return out
 
