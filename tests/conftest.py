@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,25 @@ from media import frame_folder, scene_frame, scene_video, write_video
 
 # Small model input keeps CPU tests fast; the model test and the real-media tests use 224.
 FAST = {"model.input_size": 64, "model.batch_size": 16}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Never touch the user's cache: every run of the session caches under a temporary folder.
+
+    Subprocesses inherit it through the environment. Tests that count cache hits pass their
+    own ``cache_dir``.
+    """
+    import os
+
+    folder = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("FRAMEPICK_CACHE_DIR")
+    os.environ["FRAMEPICK_CACHE_DIR"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("FRAMEPICK_CACHE_DIR", None)
+    else:
+        os.environ["FRAMEPICK_CACHE_DIR"] = old
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._log import logger
 from .discover import Source
 from .embed import SourceFrames
 from .table import FrameTable
@@ -56,6 +57,12 @@ def run_checks(
                 check.corrupt_names.append(source.name)
                 check.corrupt_reasons[source.name] = result.error
             row += result.n_frames
+    n_bad = int(corrupt.sum()) + sum(r.error is not None for r in results)
+    if n_bad and not corruptness_check:
+        logger.warning(
+            "enable_corruptness_check=false: %d frames or files that could not be decoded are skipped, not listed",
+            n_bad,
+        )
     if remove_duplicates:
         first: dict[bytes, int] = {}
         for row, digest in enumerate(table.digests):

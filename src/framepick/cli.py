@@ -106,6 +106,11 @@ def _run(config: Config) -> None:
     print(f"framepick: results in {config.output_dir}")
 
 
+def _one_line(exc: BaseException) -> str:
+    """An error message as one line: line breaks a user typed are shown escaped."""
+    return str(exc).strip().replace("\r", "\\r").replace("\n", "\\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args_list
@@ -148,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _parser().print_help()
         return EXIT_CONFIG
     except ConfigError as exc:
-        print(f"framepick: configuration error: {exc}", file=sys.stderr)
+        print(f"framepick: configuration error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         print("framepick: interrupted; no partial result was left behind", file=sys.stderr)
@@ -156,12 +161,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FramepickError as exc:
         if debug:
             raise
-        print(f"framepick: error: {exc}", file=sys.stderr)
+        print(f"framepick: error: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # an unexpected failure: one line unless --debug
         if debug:
             raise
-        print(f"framepick: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", file=sys.stderr)
+        print(
+            f"framepick: internal error: {type(exc).__name__}: {_one_line(exc)} (rerun with --debug)", file=sys.stderr
+        )
         return EXIT_FAILURE
 
 

@@ -56,6 +56,8 @@ class Config:
     output_image_format: str = "png"
     seed: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
+    cache_dir: str | None = "auto"
+    embeddings: str | None = None
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Config:
@@ -80,8 +82,17 @@ class Config:
 Validator = Callable[[str, Any], Any]
 
 
+def _shown(value: Any, limit: int = 60) -> str:
+    """A short, one-line repr of any value (even ints too long for repr)."""
+    try:
+        text = repr(value)
+    except Exception:  # e.g. ValueError: an int with more digits than Python prints
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _fail(key: str, value: Any, allowed: str) -> ConfigError:
-    return ConfigError(f"invalid value for '{key}': {value!r}; allowed: {allowed}")
+    return ConfigError(f"invalid value for '{key}': {_shown(value)}; allowed: {allowed}")
 
 
 def _is_int(value: Any) -> bool:
@@ -95,9 +106,16 @@ def _is_number(value: Any) -> bool:
 def _path(key: str, value: Any) -> str:
     if isinstance(value, Path):
         value = str(value)
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
         raise _fail(key, value, "a non-empty path")
     return value
+
+
+def _optional_path(key: str, value: Any) -> str | None:
+    """A path, or None for YAML null or the word ``none`` (the feature is off)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    return _path(key, value)
 
 
 def _int_at_least(low: int, high: int | None = None) -> Validator:
@@ -126,11 +144,11 @@ def _bool(key: str, value: Any) -> bool:
 
 
 def _n_samples(key: str, value: Any) -> int | float:
-    if _is_int(value) and (value >= 1 or value == -1):
+    if _is_int(value) and (1 <= value <= _LIMIT or value == -1):
         return int(value)
     if isinstance(value, float) and math.isfinite(value) and 0.0 < value <= 1.0:
         return float(value)
-    raise _fail(key, value, "an integer >= 1 (frames), a fraction in (0, 1], or -1 (off)")
+    raise _fail(key, value, f"an integer in [1, {_LIMIT}] (frames), a fraction in (0, 1], or -1 (off)")
 
 
 def _min_distance(key: str, value: Any) -> float:
@@ -167,6 +185,17 @@ _SCHEMA: dict[str, tuple[Any, Validator, str]] = {
     "model.input_size": (224, _int_at_least(32, 1024), "square input resolution of the model"),
     "model.batch_size": (32, _int_at_least(1, 4096), "frames per inference batch"),
     "model.device": ("auto", _choice("auto", "cpu", "cuda"), "auto uses CUDA when available"),
+    "cache_dir": (
+        "auto",
+        _optional_path,
+        "embedding cache folder; auto: $FRAMEPICK_CACHE_DIR, $XDG_CACHE_HOME/framepick or ~/.cache/framepick; "
+        "none: no cache",
+    ),
+    "embeddings": (
+        None,
+        _optional_path,
+        "a Lightly-format embeddings.csv to use instead of running the model; none: compute",
+    ),
 }
 
 _REQUIRED = ("input_dir", "output_dir")
@@ -181,7 +210,7 @@ def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in values.items():
         if not isinstance(key, str):
-            raise ConfigError(f"invalid configuration key {key!r}: keys are strings")
+            raise ConfigError(f"invalid configuration key {_shown(key)}: keys are strings")
         full = f"{prefix}{key}"
         if isinstance(value, Mapping) and any(k.startswith(full + ".") for k in _SCHEMA):
             flat.update(_flatten(value, full + "."))
@@ -193,7 +222,8 @@ def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def _unknown(key: str) -> ConfigError:
     close = difflib.get_close_matches(key, list(_SCHEMA), n=1, cutoff=0.6)
     hint = f"; did you mean '{close[0]}'?" if close else "; run 'framepick config' to list the keys"
-    return ConfigError(f"unknown configuration key '{key}'{hint}")
+    shown = f"'{key}'" if key.isprintable() and len(key) <= 60 else _shown(key)
+    return ConfigError(f"unknown configuration key {shown}{hint}")
 
 
 def _build(flat: Mapping[str, Any]) -> Config:
@@ -232,9 +262,11 @@ def _build(flat: Mapping[str, Any]) -> Config:
 
 
 def _parse_scalar(key: str, text: str) -> Any:
+    if not text.strip():
+        return text  # ``key=`` is an empty value (rejected by every key), not YAML's null
     try:
         value = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except Exception:  # not YAML (or a number Python refuses to hold): the words themselves
         return text
     if isinstance(value, (dict, list)):
         raise ConfigError(f"invalid value for '{key}': {text!r}; give a single value, not a YAML collection")
@@ -248,7 +280,9 @@ def parse_overrides(words: Iterable[str]) -> dict[str, Any]:
         key, sep, text = word.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ConfigError(f"invalid argument {word!r}: expected key=value (e.g. input_dir=videos/)")
+            raise ConfigError(f"invalid argument {_shown(word)}: expected key=value (e.g. input_dir=videos/)")
+        if key not in _SCHEMA:
+            raise _unknown(key)  # before the value: the key is the first thing wrong
         out[key] = _parse_scalar(key, text)
     return out
 
@@ -260,7 +294,7 @@ def _read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file '{path}': {exc}") from None
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except Exception as exc:  # YAMLError, or e.g. ValueError for an int too long to hold
         first = str(exc).splitlines()[0] if str(exc) else "syntax error"
         raise ConfigError(f"config file '{path}' is not valid YAML: {first}") from None
     if data is None:

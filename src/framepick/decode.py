@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Protocol
 
 import numpy as np
@@ -90,42 +89,78 @@ class PyAVDecoder:
             stream.thread_type = "AUTO"
         return container, stream
 
-    def frames(self, source: Source, size: int) -> Iterator[DecodedFrame]:
+    def _slots(self, source: Source) -> Iterator[tuple[int, object | None, str | None]]:
+        """Every frame slot in decode order: ``(index, frame, None)`` or ``(index, None, reason)``.
+
+        Decoding is strict (FFmpeg's ``err_detect=explode``): a packet FFmpeg cannot decode
+        takes one frame index and is reported as damaged instead of being concealed, and the
+        frames after it that are not key frames are reported too (they are predicted from the
+        damaged one), until the next key frame. Indices therefore follow the stream's frames,
+        the same in :meth:`frames` and :meth:`read`. A demuxer failure, or fewer frames than
+        the container declares (a truncated file), raises :class:`DecodeError` at the end.
+        """
         container, stream = self._open(source)
-        time_base = stream.time_base or Fraction(0)
+        codec = stream.codec_context
+        codec.options = {**codec.options, "err_detect": "explode"}
         index = 0
+        damaged: int | None = None  # the damaged frame that later frames may be predicted from
         try:
-            # container.decode() feeds the decoder a final flush packet, so frame threading
-            # cannot drop the last frames (see tests/test_decode.py).
-            for frame in container.decode(stream):
-                small = frame.reformat(width=size, height=size, format="rgb24", interpolation="AREA")
-                pixels = small.to_ndarray()
-                pts = frame.pts
-                seconds = float(pts * time_base) if pts is not None else None
-                yield DecodedFrame(index, pixels, _frame_digest(frame), pts, seconds)
-                index += 1
-        except DecodeError:
-            raise
-        except Exception as exc:
-            raise DecodeError(f"decoding stopped after frame {index - 1}: {_reason(exc)}") from exc
+            packets = container.demux(stream)
+            while True:
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    break
+                except Exception as exc:
+                    raise DecodeError(f"reading stopped after frame {index - 1}: {_reason(exc)}") from exc
+                try:
+                    frames = codec.decode(packet)
+                except Exception as exc:
+                    yield index, None, f"damaged frame data: {_reason(exc)}"
+                    damaged = index
+                    index += 1
+                    continue
+                for frame in frames:
+                    if damaged is not None and not frame.key_frame:
+                        yield index, None, f"predicted from damaged frame {damaged}"
+                    else:
+                        damaged = None
+                        yield index, frame, None
+                    index += 1
+            declared = stream.frames
         finally:
             container.close()
+        if declared and index < declared:
+            raise DecodeError(f"truncated: {declared - index} of {declared} frames missing at the end")
+
+    def frames(self, source: Source, size: int) -> Iterator[DecodedFrame]:
+        time_base = None
+        for index, frame, error in self._slots(source):
+            if frame is None:
+                yield DecodedFrame(index, None, b"", error=error)
+                continue
+            try:
+                small = frame.reformat(width=size, height=size, format="rgb24", interpolation="AREA")  # type: ignore[attr-defined]
+                pixels = small.to_ndarray()
+                digest = _frame_digest(frame)
+            except Exception as exc:
+                yield DecodedFrame(index, None, b"", error=f"cannot convert frame: {_reason(exc)}")
+                continue
+            pts = frame.pts  # type: ignore[attr-defined]
+            time_base = frame.time_base or time_base  # type: ignore[attr-defined]
+            seconds = float(pts * time_base) if pts is not None and time_base else None
+            yield DecodedFrame(index, pixels, digest, pts, seconds)
 
     def read(self, source: Source, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
-        wanted = sorted(set(indices))
+        wanted = set(indices)
         if not wanted:
             return
-        container, stream = self._open(source)
-        try:
-            pos = 0
-            for index, frame in enumerate(container.decode(stream)):
-                if index == wanted[pos]:
-                    yield index, frame.to_ndarray(format="rgb24")
-                    pos += 1
-                    if pos == len(wanted):
-                        return
-        finally:
-            container.close()
+        last = max(wanted)
+        for index, frame, _ in self._slots(source):
+            if frame is not None and index in wanted:
+                yield index, frame.to_ndarray(format="rgb24")  # type: ignore[attr-defined]
+            if index >= last:
+                return
 
 
 def _frame_digest(frame) -> bytes:  # type: ignore[no-untyped-def]
@@ -183,6 +218,8 @@ class ImageDecoder:
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
+    if type(exc).__module__.startswith("av") and getattr(exc, "strerror", None):
+        text = str(exc.strerror)  # type: ignore[attr-defined]  # FFmpeg's words, without errno noise
     return text.splitlines()[0][:300]
 
 

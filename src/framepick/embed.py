@@ -27,6 +27,7 @@ __all__ = [
     "TorchEmbedder",
     "create_embedder",
     "embed_sources",
+    "embedder_signature",
 ]
 
 # EfficientNet-Lite was trained on (x - 127) / 128 (TF reference preprocessing).
@@ -65,7 +66,12 @@ class TorchEmbedder:
         self.input_size = input_size
         self._torch = torch
         self._model = load_pretrained().fuse().to(self.device)
-        self.signature = f"efficientnet-lite0/{input_size}/torch-fp32"
+        self.signature = self.signature_for(input_size, device)
+
+    @staticmethod
+    def signature_for(input_size: int, device: str = "auto") -> str:
+        """The signature an engine built with these settings has, without loading the model."""
+        return f"efficientnet-lite0/{input_size}/torch-fp32"
 
     def embed(self, pixels: np.ndarray) -> np.ndarray:
         torch = self._torch
@@ -85,6 +91,12 @@ def create_embedder(name: str = "torch", input_size: int = 224, device: str = "a
     except KeyError:
         raise ModelError(f"unknown embedding engine '{name}'; available: {', '.join(ENGINES)}") from None
     return factory(input_size=input_size, device=device)
+
+
+def embedder_signature(name: str, input_size: int, device: str = "auto") -> str | None:
+    """An engine's signature known without building it (``signature_for``), else None."""
+    signature_for = getattr(ENGINES.get(name), "signature_for", None)
+    return signature_for(input_size, device) if signature_for is not None else None
 
 
 @dataclass

@@ -16,10 +16,12 @@ import numpy as np
 
 from . import __version__
 from ._log import logger
+from .cache import EmbeddingCache, resolve_cache_dir
 from .checks import CheckResult, run_checks
 from .config import Config, config_to_yaml
 from .discover import Source, discover
-from .embed import create_embedder, embed_sources
+from .embed import Embedder, SourceFrames, create_embedder, embed_sources, embedder_signature
+from .embeddings_csv import embeddings_for_table
 from .errors import InputError, NoCandidatesError
 from .report import write_report
 from .select import Selection, select
@@ -94,20 +96,18 @@ def run(config: Config, progress: Progress | None = None) -> RunResult:
         logger.info("%d sources", len(sources))
 
         with _timed(timings, "decode_embed"):
-            embedder = create_embedder("torch", config.model.input_size, config.model.device)
             tick = (lambda n: progress("embed", n, None)) if progress else None
-            results = embed_sources(sources, embedder, config.model.batch_size, tick)
-            table = build_table(sources, results, embedder.dim)
+            results, dim, work = _decode_and_embed(config, sources, tick)
+            table = build_table(sources, results, dim)
 
         with _timed(timings, "checks"):
             checks = run_checks(
                 sources, results, table, config.enable_corruptness_check, config.remove_exact_duplicates
             )
         if not checks.usable.any():
-            raise NoCandidatesError(
-                f"nothing usable: none of the {len(sources)} sources under '{config.input_dir}' "
-                "gave a decodable frame (see filenames/corrupt_filenames.txt reasons in the log)"
-            )
+            raise NoCandidatesError(_nothing_usable(config, sources, results))
+        if config.embeddings is not None:
+            table.embeddings = embeddings_for_table(config.embeddings, table.names, checks.usable)
         if config.normalize_embeddings:
             table.embeddings = _normalize(table.embeddings)
 
@@ -126,11 +126,84 @@ def run(config: Config, progress: Progress | None = None) -> RunResult:
             )
         result = RunResult(config, sources, table, checks, sequences, seq_emb, selection)
         result.report = _build_report(result, timings)
+        result.report["counts"].update(work)
+        result.report["duplicates"] = checks.duplicate_of
         logger.info(result.report["stopping"]["message"])
 
         with _timed(timings, "write"):
             _write_outputs(result, output_dir, log_lines)
     return result
+
+
+class _DecodeOnly:
+    """The engine of a run with ``embeddings=PATH``: decodes (names, checks), embeds nothing."""
+
+    name = "decode-only"
+    dim = 0
+    input_size = 16
+    signature = "decode-only"
+
+    def embed(self, pixels: np.ndarray) -> np.ndarray:
+        return np.zeros((len(pixels), 0), np.float32)
+
+
+def _decode_and_embed(
+    config: Config, sources: list[Source], tick: Callable[[int], None] | None
+) -> tuple[list[SourceFrames], int, dict[str, int]]:
+    """Per-source results from the cache where possible, decoding and embedding the rest.
+
+    The model is only loaded when some source is not cached. Returns the results, the
+    embedding dimension and the work counts for report.json.
+    """
+    engine, size, device = "torch", config.model.input_size, config.model.device
+    embedder: Embedder | None = _DecodeOnly() if config.embeddings is not None else None
+    signature = embedder.signature if embedder is not None else embedder_signature(engine, size, device)
+    if signature is None:  # an engine that only knows its signature once built
+        embedder = create_embedder(engine, size, device)
+        signature = embedder.signature
+    cache_root = resolve_cache_dir(config.cache_dir)
+    cache = EmbeddingCache(cache_root, signature) if cache_root is not None else None
+
+    results: list[SourceFrames | None] = [cache.load(s) if cache else None for s in sources]
+    todo = [i for i, r in enumerate(results) if r is None]
+    work = {
+        "sources_from_cache": len(sources) - len(todo),
+        "frames_from_cache": sum(r.n_frames for r in results if r is not None),
+        "frames_decoded": 0,
+        "frames_embedded": 0,
+    }
+    if cache is not None:
+        logger.info("cache %s: %d of %d sources cached", cache.root, work["sources_from_cache"], len(sources))
+    if todo:
+        if embedder is None:
+            embedder = create_embedder(engine, size, device)
+
+        def done(j: int, result: SourceFrames) -> None:
+            work["frames_decoded"] += result.n_frames
+            work["frames_embedded"] += result.n_frames - len(result.frame_errors)
+            if cache is not None:
+                cache.store(sources[todo[j]], result)
+
+        fresh = embed_sources([sources[i] for i in todo], embedder, config.model.batch_size, tick, done)
+        for i, result in zip(todo, fresh):
+            results[i] = result
+    final = [r for r in results if r is not None]
+    dim = embedder.dim if embedder is not None else int(final[0].embeddings.shape[1])
+    if config.embeddings is not None:
+        work["frames_embedded"] = 0
+    return final, dim, work
+
+
+def _nothing_usable(config: Config, sources: list[Source], results: list[SourceFrames]) -> str:
+    problems = []
+    for source, result in zip(sources, results):
+        reason = result.error or next(iter(result.frame_errors.values()), None)
+        if reason:
+            problems.append(f"{source.name} ({reason})")
+    shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+    return f"nothing usable: none of the {len(sources)} sources under '{config.input_dir}' gave a usable frame" + (
+        f": {shown}" if shown else ""
+    )
 
 
 @contextmanager
@@ -242,10 +315,30 @@ def _build_report(result: RunResult, timings: dict[str, float]) -> dict[str, Any
 _OUTPUTS = ("config", "data", "filenames", "plots", "report.html", "log.txt", "report.json")
 
 
+_STAGING_PREFIX = ".framepick-partial-"
+
+
+def _remove_stale_staging(output_dir: Path) -> None:
+    """Remove staging folders left by killed runs (their process no longer exists)."""
+    for path in output_dir.glob(f"{_STAGING_PREFIX}*"):
+        pid_text = path.name[len(_STAGING_PREFIX) :]
+        if pid_text.isdigit() and int(pid_text) != os.getpid():
+            try:
+                os.kill(int(pid_text), 0)
+                continue  # a live run writes there
+            except ProcessLookupError:
+                pass
+            except OSError:
+                continue  # exists but not ours to signal: leave it
+        logger.info("removing %s left by an interrupted run", path.name)
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _write_outputs(result: RunResult, output_dir: Path, log_lines: list[str]) -> None:
     """Assemble the outputs in a hidden folder inside ``output_dir``, then move them into place."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    staging = output_dir / f".framepick-partial-{os.getpid()}"
+    _remove_stale_staging(output_dir)
+    staging = output_dir / f"{_STAGING_PREFIX}{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:

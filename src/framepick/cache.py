@@ -1,0 +1,139 @@
+"""On-disk cache of per-source decode+embed results, so reruns and killed runs resume.
+
+One entry per source, keyed by the sha256 of
+
+- the cache format version,
+- the source's kind and absolute path,
+- the identity of every file it reads (absolute path, size, ``st_mtime_ns``, ``st_mode``;
+  a video has one file, a frame folder one per image),
+- the embedding engine's signature (model, input size, engine; see ``Embedder.signature``).
+
+An entry stores the *raw* (un-normalised) embeddings, the digests of the decoded pixels, the
+timestamps and the per-frame and per-source errors: everything :class:`SourceFrames` holds,
+so a cached source needs neither decoding nor the model. Entries are written atomically
+(a temporary file, then :func:`os.replace`) as soon as a source is complete, so a run killed
+mid-way keeps the sources already done. A changed file (size, modification time, or
+permissions) gets a new key and is decoded again; an unreadable entry is a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._log import logger
+from .discover import Source
+from .embed import SourceFrames
+
+__all__ = ["CACHE_VERSION", "EmbeddingCache", "default_cache_dir", "resolve_cache_dir"]
+
+CACHE_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    """``$FRAMEPICK_CACHE_DIR``, else ``$XDG_CACHE_HOME/framepick``, else ``~/.cache/framepick``."""
+    explicit = os.environ.get("FRAMEPICK_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg:
+        return Path(xdg).expanduser() / "framepick"
+    return Path.home() / ".cache" / "framepick"
+
+
+def resolve_cache_dir(value: str | None) -> Path | None:
+    """The folder a ``cache_dir`` setting means: ``auto`` -> the default, ``None`` -> no cache."""
+    if value is None:
+        return None
+    if value == "auto":
+        return default_cache_dir()
+    return Path(value).expanduser()
+
+
+def _file_identity(path: Path) -> list[Any]:
+    st = os.stat(path)
+    return [str(path.absolute()), st.st_size, st.st_mtime_ns, st.st_mode]
+
+
+class EmbeddingCache:
+    """Per-source :class:`SourceFrames` under ``root/v{version}/``, for one engine signature."""
+
+    def __init__(self, root: Path, signature: str) -> None:
+        self.root = Path(root) / f"v{CACHE_VERSION}"
+        self.signature = signature
+
+    def key(self, source: Source) -> str | None:
+        """The entry's key, or None when a file cannot even be stat'ed (never cached)."""
+        files = source.files if source.files else (source.path,)
+        try:
+            identity = [_file_identity(f) for f in files]
+        except OSError:
+            return None
+        payload = [CACHE_VERSION, source.kind, str(source.path.absolute()), identity, self.signature]
+        return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.npz"
+
+    def load(self, source: Source) -> SourceFrames | None:
+        key = self.key(source)
+        if key is None:
+            return None
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                if meta["signature"] != self.signature or meta["version"] != CACHE_VERSION:
+                    return None
+                pts_known = data["pts_known"]
+                return SourceFrames(
+                    embeddings=np.asarray(data["embeddings"], np.float32),
+                    digests=[bytes.fromhex(h) for h in data["digests"].tolist()],
+                    pts=[int(p) if k else None for p, k in zip(data["pts"].tolist(), pts_known.tolist())],
+                    seconds=[None if np.isnan(s) else float(s) for s in data["seconds"].tolist()],
+                    frame_errors={int(k): v for k, v in meta["frame_errors"].items()},
+                    error=meta["error"],
+                )
+        except Exception as exc:  # a damaged entry is a miss, never a failure
+            logger.debug("cache entry %s unreadable (%s); decoding %s again", path, exc, source.name)
+            return None
+
+    def store(self, source: Source, result: SourceFrames) -> bool:
+        """Write the entry atomically; False (and a debug log line) when it cannot be written."""
+        key = self.key(source)
+        if key is None:
+            return False
+        path = self._path(key)
+        tmp = path.with_name(f".{key}.{os.getpid()}.tmp")
+        meta = {
+            "version": CACHE_VERSION,
+            "signature": self.signature,
+            "source": source.name,
+            "frame_errors": {str(k): v for k, v in result.frame_errors.items()},
+            "error": result.error,
+        }
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                np.savez(
+                    fh,
+                    meta=np.array(json.dumps(meta)),
+                    embeddings=np.asarray(result.embeddings, np.float32),
+                    digests=np.array([d.hex() for d in result.digests], dtype=f"<U{32}"),
+                    pts=np.array([0 if p is None else p for p in result.pts], np.int64),
+                    pts_known=np.array([p is not None for p in result.pts], bool),
+                    seconds=np.array([np.nan if s is None else s for s in result.seconds], np.float64),
+                )
+            os.replace(tmp, path)
+            return True
+        except OSError as exc:
+            logger.warning("cannot write the embedding cache at %s: %s", self.root, exc)
+            tmp.unlink(missing_ok=True)
+            return False

@@ -1,0 +1,40 @@
+"""``python killable.py MODE MARKER framepick-args...``: the framepick CLI, made to pause.
+
+MODE ``embed``: every model batch touches MARKER, then sleeps (a slow model).
+MODE ``write``: once the outputs are staged, MARKER is written and the run sleeps before
+moving them into place. The fault tests kill or interrupt the process while it pauses.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import framepick.embed as embed
+import framepick.pipeline as pipeline
+from framepick.cli import main
+
+mode, marker = sys.argv[1], Path(sys.argv[2])
+
+if mode == "embed":
+    _embed = embed.TorchEmbedder.embed
+
+    def slow_embed(self, pixels):  # type: ignore[no-untyped-def]
+        vectors = _embed(self, pixels)
+        marker.touch()
+        time.sleep(0.3)
+        return vectors
+
+    embed.TorchEmbedder.embed = slow_embed  # type: ignore[method-assign]
+elif mode == "write":
+    _write_files = pipeline._write_files
+
+    def paused_write(result, out, log_lines):  # type: ignore[no-untyped-def]
+        _write_files(result, out, log_lines)
+        marker.write_text(str(out))
+        time.sleep(120)
+
+    pipeline._write_files = paused_write
+
+sys.exit(main(sys.argv[3:]))
