@@ -221,7 +221,16 @@ def test_nothing_usable_fails_with_exit_1(tmp_path: Path, capsys: pytest.Capture
     assert not (tmp_path / "out" / "report.json").exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0 if hasattr(os, "geteuid") else True, reason="root reads any file")
+def _unprivileged_prefix() -> list[str]:
+    """Root reads any file; drop the capabilities that let it, so mode 0 really denies access."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without util-linux setpriv: cannot make a file unreadable")
+    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search"]
+
+
 def test_unreadable_file_is_corrupt(tmp_path: Path) -> None:
     src = tmp_path / "in"
     encode(src / "ok.mp4", scene_frames(("checker",), 10, 64))
@@ -229,13 +238,26 @@ def test_unreadable_file_is_corrupt(tmp_path: Path) -> None:
     frame_folder(src / "f", ["noise"], 5, size=32)
     (src / "locked.mp4").chmod(0)
     (src / "f/frame_002.png").chmod(0)
+    out = tmp_path / "out"
+    words = [
+        "run", f"input_dir={src}", f"output_dir={out}", f"cache_dir={tmp_path / 'cache'}",
+        f"selected_sequence_length={L}", "stopping_condition.n_samples=1.0", "model.input_size=64",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(framepick.__file__).parents[1])}
     try:
-        result = framepick.run(cfg(src, tmp_path / "out", tmp_path / "cache"))
+        proc = subprocess.run(
+            [*_unprivileged_prefix(), sys.executable, "-m", "framepick.cli", *words],
+            capture_output=True, text=True, env=env, timeout=300,
+        )  # fmt: skip
     finally:
         (src / "locked.mp4").chmod(0o644)
         (src / "f/frame_002.png").chmod(0o644)
-    assert read_lines(tmp_path / "out/filenames/corrupt_filenames.txt") == ["f/frame_002.png", "locked.mp4"]
-    assert "ermission" in result.report["corrupt"]["locked.mp4"]
+    assert proc.returncode == 0, proc.stderr
+    assert read_lines(out / "filenames/corrupt_filenames.txt") == ["f/frame_002.png", "locked.mp4"]
+    report = json.loads((out / "report.json").read_text())
+    assert "ermission" in report["corrupt"]["locked.mp4"]
+    assert "ermission" in report["corrupt"]["f/frame_002.png"]
+    assert report["counts"]["frames_usable"] == 10 + 4
 
 
 # ------------------------------------------------------------------------------ duplicates
@@ -364,6 +386,8 @@ def test_failure_at_any_step_of_the_move_leaves_no_result(scenes_input: Path, tm
         calls = {"n": 0}
 
         def failing(a, b, k=k, calls=calls):  # type: ignore[no-untyped-def]
+            if Path(b).parent != out:  # a write inside the staging folder, not a move into place
+                return real_replace(a, b)
             if calls["n"] == k:
                 raise OSError("disk full (simulated)")
             calls["n"] += 1
