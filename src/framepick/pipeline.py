@@ -78,8 +78,20 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
 
 
 def _normalize(embeddings: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-    return np.divide(embeddings, norms, out=np.zeros_like(embeddings), where=norms > 0)
+    """L2-normalise rows in place (in blocks: no second N×D copy); zero rows stay zero."""
+    for begin in range(0, len(embeddings), 65536):
+        block = embeddings[begin : begin + 65536]
+        norms = np.linalg.norm(block, axis=1, keepdims=True)
+        np.divide(block, norms, out=block, where=norms > 0)
+    return embeddings
+
+
+def _frame_filter(config: Config) -> Callable[[int], bool] | None:
+    """``embedding_frame_stride``: embed frame positions 0, s, 2s, ... of each sequence."""
+    length, stride = config.selected_sequence_length, config.embedding_frame_stride
+    if stride <= 1 or length <= 1:
+        return None
+    return lambda index: (index % length) % stride == 0
 
 
 def run(config: Config, progress: Progress | None = None) -> RunResult:
@@ -94,9 +106,10 @@ def run(config: Config, progress: Progress | None = None) -> RunResult:
         logger.info("%d sources", len(sources))
 
         with _timed(timings, "decode_embed"):
-            embedder = create_embedder("torch", config.model.input_size, config.model.device)
+            embedder = create_embedder(config.model.engine, config.model.input_size, config.model.device)
+            logger.info("embedding engine: %s (%s)", embedder.name, embedder.signature)
             tick = (lambda n: progress("embed", n, None)) if progress else None
-            results = embed_sources(sources, embedder, config.model.batch_size, tick)
+            results = embed_sources(sources, embedder, config.model.batch_size, tick, embed_frame=_frame_filter(config))
             table = build_table(sources, results, embedder.dim)
 
         with _timed(timings, "checks"):
@@ -109,11 +122,13 @@ def run(config: Config, progress: Progress | None = None) -> RunResult:
                 "gave a decodable frame (see filenames/corrupt_filenames.txt reasons in the log)"
             )
         if config.normalize_embeddings:
-            table.embeddings = _normalize(table.embeddings)
+            _normalize(table.embeddings)
 
         with _timed(timings, "sequences"):
             sequences = make_sequences(table.source, table.index, checks.usable, config.selected_sequence_length)
-            seq_emb = sequence_embeddings(table.embeddings, sequences)
+            seq_emb = sequence_embeddings(
+                table.embeddings, sequences, table.embedded if config.embedding_frame_stride > 1 else None
+            )
 
         with _timed(timings, "select"):
             selection = select(
@@ -123,6 +138,7 @@ def run(config: Config, progress: Progress | None = None) -> RunResult:
                 method=config.method,
                 length=config.selected_sequence_length,
                 seed=config.seed,
+                selection_dim=config.selection_dim,
             )
         result = RunResult(config, sources, table, checks, sequences, seq_emb, selection)
         result.report = _build_report(result, timings)
@@ -226,6 +242,10 @@ def _build_report(result: RunResult, timings: dict[str, float]) -> dict[str, Any
             "covering_radius": sel.radius,
             "covering_radius_first_pick": float(sel.radii[0]) if len(sel.radii) else None,
             "embedding_dim": int(table.embeddings.shape[1]),
+            "selection_dim": int(min(cfg.selection_dim, table.embeddings.shape[1]))
+            if cfg.selection_dim > 0
+            else int(table.embeddings.shape[1]),
+            "frames_embedded": int((table.embedded_mask & checks.usable).sum()),
         },
         "timings_sec": timings,
         "sources": [
@@ -269,14 +289,15 @@ def _write_files(result: RunResult, out: Path, log_lines: list[str]) -> None:
     (out / "config").mkdir()
     (out / "config" / "config.yaml").write_text(config_to_yaml(cfg), encoding="utf-8")
 
-    kept = np.flatnonzero(checks.usable)
+    kept = np.flatnonzero(checks.usable & table.embedded_mask)
     write_embeddings_csv(out / "data" / "embeddings.csv", [table.names[r] for r in kept], table.embeddings[kept])
     entries = result.report["sequences"]
     selected_rows = seqs.rows[result.selection.indices].reshape(-1)
+    embedded_rows = selected_rows[table.embedded_mask[selected_rows]]
     write_embeddings_csv(
         out / "data" / "selected_embeddings.csv",
-        [table.names[r] for r in selected_rows],
-        table.embeddings[selected_rows],
+        [table.names[r] for r in embedded_rows],
+        table.embeddings[embedded_rows],
     )
     write_json(out / "data" / "sequence_information.json", entries)
     write_lines(out / "filenames" / "sampled_filenames.txt", result.selected_frame_names)
