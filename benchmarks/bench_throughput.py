@@ -146,6 +146,14 @@ def main(argv: list[str] | None = None) -> dict:
         e2e_time = time.perf_counter() - start
         e2e_fps = n_frames / e2e_time
         assert len(result.table) == n_frames
+        # the limits again after the run: on a shared machine take the better of the two
+        # measurements of each (both printed in the JSON), so that a disturbed limit cannot
+        # flatter the ratio
+        decode_fps_2, _, _ = decode_only(sources, args.size)
+        infer_fps_2 = inference_only(engine, pixels)
+        measured = {"decode_only_fps": [decode_fps, decode_fps_2], "inference_only_fps": [infer_fps, infer_fps_2]}
+        decode_fps, infer_fps = max(decode_fps, decode_fps_2), max(infer_fps, infer_fps_2)
+        limit = 1.0 / (1.0 / decode_fps + 1.0 / infer_fps)
         fig["framepick"] = {
             "engine": engine.name,
             "signature": engine.signature,
@@ -158,6 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
             "end_to_end_sec": e2e_time,
             "ratio_to_limit": e2e_fps / limit,
             "stage_sec": result.report["timings_sec"],
+            "limit_measurements": measured,
         }
         rows = [
             ("decode only", decode_fps, ""),

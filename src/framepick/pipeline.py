@@ -22,7 +22,7 @@ from .discover import Source, discover
 from .embed import create_embedder, embed_sources
 from .errors import InputError, NoCandidatesError
 from .report import plot_scatter_pca, write_report_html
-from .select import Selection, select
+from .select import Selection, reduce_dim, select
 from .sequences import Sequences, make_sequences, sequence_embeddings
 from .table import FrameTable, build_table
 from .write import dump_frames, write_embeddings_csv, write_json, write_lines
@@ -79,8 +79,8 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
 
 def _normalize(embeddings: np.ndarray) -> np.ndarray:
     """L2-normalise rows in place (in blocks: no second N×D copy); zero rows stay zero."""
-    for begin in range(0, len(embeddings), 65536):
-        block = embeddings[begin : begin + 65536]
+    for begin in range(0, len(embeddings), 8192):
+        block = embeddings[begin : begin + 8192]
         norms = np.linalg.norm(block, axis=1, keepdims=True)
         np.divide(block, norms, out=block, where=norms > 0)
     return embeddings
@@ -290,7 +290,7 @@ def _write_files(result: RunResult, out: Path, log_lines: list[str]) -> None:
     (out / "config" / "config.yaml").write_text(config_to_yaml(cfg), encoding="utf-8")
 
     kept = np.flatnonzero(checks.usable & table.embedded_mask)
-    write_embeddings_csv(out / "data" / "embeddings.csv", [table.names[r] for r in kept], table.embeddings[kept])
+    write_embeddings_csv(out / "data" / "embeddings.csv", [table.names[r] for r in kept], table.embeddings, rows=kept)
     entries = result.report["sequences"]
     selected_rows = seqs.rows[result.selection.indices].reshape(-1)
     embedded_rows = selected_rows[table.embedded_mask[selected_rows]]
@@ -313,9 +313,11 @@ def _write_files(result: RunResult, out: Path, log_lines: list[str]) -> None:
 
     selected_mask = np.zeros(len(table), bool)
     selected_mask[selected_rows] = True
+    # the scatter's 2-D PCA runs on the top 32 principal components (same leading
+    # components), so the plot never copies the N×D embeddings (float64 in pca_2d)
     plot_scatter_pca(
         out / "plots" / "scatter_pca.png",
-        table.embeddings[kept],
+        reduce_dim(table.embeddings, 32, cfg.seed, rows=kept),
         table.source[kept],
         selected_mask[kept],
         [s.name for s in result.sources],

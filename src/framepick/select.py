@@ -76,27 +76,32 @@ def random_order(
     return kcenter_fast(x, k, min_distance=min_distance, order=order)
 
 
-def reduce_dim(x: np.ndarray, dim: int, seed: int = 0, sample: int = 8192) -> np.ndarray:
-    """Project rows onto their top ``dim`` principal components (float32).
+def reduce_dim(
+    x: np.ndarray, dim: int, seed: int = 0, sample: int = 8192, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """Project rows (``x[rows]``, without copying ``x``) onto their top ``dim`` principal
+    components (float32).
 
     The components are fitted on a seeded sample of at most ``sample`` rows, so the cost is
-    O(sample·D²) + O(N·D·dim) whatever N is. ``dim <= 0`` or ``dim >= D`` returns ``x``.
+    O(sample·D²) + O(N·D·dim) whatever N is. ``dim <= 0`` or ``dim >= D`` returns the rows.
     """
     x = np.asarray(x, dtype=np.float32)
-    n, d = x.shape
+    take = np.arange(len(x)) if rows is None else np.asarray(rows)
+    n, d = len(take), x.shape[1]
     if dim <= 0 or dim >= d or n <= 1:
-        return x
+        return x if rows is None else x[take]
     rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(n, sample, replace=False)) if n > sample else np.arange(n)
-    fit = x[rows].astype(np.float64)
+    fit_rows = np.sort(rng.choice(n, sample, replace=False)) if n > sample else np.arange(n)
+    fit = x[take[fit_rows]].astype(np.float64)
     mean = fit.mean(axis=0)
     fit -= mean
     _, vectors = np.linalg.eigh(fit.T @ fit)
     basis = np.ascontiguousarray(vectors[:, ::-1][:, :dim], dtype=np.float32)
     out = np.empty((n, dim), np.float32)
     mean32 = mean.astype(np.float32)
-    for begin in range(0, n, 65536):
-        np.matmul(x[begin : begin + 65536] - mean32, basis, out=out[begin : begin + 65536])
+    for begin in range(0, n, 8192):
+        block = x[begin : begin + 8192] if rows is None else x[take[begin : begin + 8192]]
+        np.matmul(block - mean32, basis, out=out[begin : begin + 8192])
     return out
 
 
@@ -133,7 +138,7 @@ def select(
     x = np.ascontiguousarray(embeddings, dtype=np.float32)
     if x.ndim != 2:
         raise ValueError(f"embeddings must be 2-D, got shape {x.shape}")
-    if not np.isfinite(x).all():
+    if not all(np.isfinite(x[b : b + 8192]).all() for b in range(0, len(x), 8192)):
         raise ValueError("embeddings contain NaN or infinite values")
     if method not in ("coreset", "random"):
         raise ConfigError(f"invalid value for 'method': {method!r}; allowed: 'coreset' or 'random'")

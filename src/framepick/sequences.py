@@ -81,7 +81,10 @@ def sequence_embeddings(
     if len(sequences) == 0:
         return out
     if sequences.length == 1 and embedded is None:
-        return np.ascontiguousarray(frame_embeddings[sequences.rows[:, 0]], dtype=np.float32)
+        rows = sequences.rows[:, 0]
+        if len(rows) == len(frame_embeddings) and np.array_equal(rows, np.arange(len(rows))):
+            return np.asarray(frame_embeddings, dtype=np.float32)  # every frame: no copy
+        return np.ascontiguousarray(frame_embeddings[rows], dtype=np.float32)
     block = max(1, (1 << 22) // max(dim, 1))
     for begin in range(0, len(sequences), block):
         rows = sequences.rows[begin : begin + block]

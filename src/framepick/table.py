@@ -43,7 +43,11 @@ def build_table(sources: Sequence[Source], results: Sequence[SourceFrames], dim:
     pts: list[int | None] = []
     seconds: list[float | None] = []
     digests: list[bytes] = []
-    embeddings: list[np.ndarray] = [np.zeros((0, dim), np.float32)]
+    total = sum(result.n_frames for result in results)
+    # one (N, D) array filled source by source; each result then holds a view of its rows,
+    # so its own copy is freed at once (peak memory ~1x the embeddings, not 2x)
+    all_embeddings = np.empty((total, dim), np.float32)
+    row = 0
     decoded: list[np.ndarray] = []
     embedded: list[np.ndarray] = []
     for i, (source, result) in enumerate(zip(sources, results)):
@@ -54,20 +58,15 @@ def build_table(sources: Sequence[Source], results: Sequence[SourceFrames], dim:
         pts.extend(result.pts)
         seconds.extend(result.seconds)
         digests.extend(result.digests)
-        embeddings.append(result.embeddings)
+        all_embeddings[row : row + n] = result.embeddings
+        result.embeddings = all_embeddings[row : row + n]
+        row += n
         ok = np.ones(n, bool)
         ok[list(result.frame_errors)] = False
         decoded.append(ok)
         done = ok.copy()
         done[result.skipped] = False
         embedded.append(done)
-    # one (N, D) array; each result then holds a view of its rows, so the per-source
-    # copies are freed (peak memory stays ~1x the embeddings, not 2x)
-    all_embeddings = np.concatenate(embeddings).astype(np.float32, copy=False)
-    row = 0
-    for result in results:
-        result.embeddings = all_embeddings[row : row + result.n_frames]
-        row += result.n_frames
     cat = lambda parts, dtype: np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)  # noqa: E731
     return FrameTable(
         names=names,

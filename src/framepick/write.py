@@ -112,11 +112,14 @@ def format_floats(values: np.ndarray) -> np.ndarray:
     return words.view(np.uint8).reshape(m, d * 16)
 
 
-def write_embeddings_csv(path: Path, names: Sequence[str], embeddings: np.ndarray, block: int = 512) -> None:
+def write_embeddings_csv(
+    path: Path, names: Sequence[str], embeddings: np.ndarray, block: int = 512, rows: np.ndarray | None = None
+) -> None:
     """Lightly's format: ``filenames,embedding_0..embedding_{d-1},labels`` (labels 0).
 
     Values are written with 9 significant digits (scientific notation), enough to
-    round-trip float32 exactly; rows are formatted in vectorised blocks.
+    round-trip float32 exactly; rows are formatted in vectorised blocks. ``rows``: write
+    ``embeddings[rows]`` (one name per row) without copying them all first.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     dim = embeddings.shape[1] if embeddings.ndim == 2 else 0
@@ -124,7 +127,10 @@ def write_embeddings_csv(path: Path, names: Sequence[str], embeddings: np.ndarra
         fh.write((",".join(["filenames", *(f"embedding_{i}" for i in range(dim)), "labels"]) + "\n").encode())
         for begin in range(0, len(names), block):
             chunk = names[begin : begin + block]
-            body = format_floats(embeddings[begin : begin + len(chunk)]) if dim else np.zeros((len(chunk), 0), np.uint8)
+            part = (
+                embeddings[begin : begin + len(chunk)] if rows is None else embeddings[rows[begin : begin + len(chunk)]]
+            )
+            body = format_floats(part) if dim else np.zeros((len(chunk), 0), np.uint8)
             lines = [_csv_field(name).encode("utf-8") + b"," + row.tobytes() + b"0\n" for name, row in zip(chunk, body)]
             fh.write(b"".join(lines).replace(b"\x00", b""))
 
