@@ -53,3 +53,11 @@ def scenes_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def fast() -> dict[str, object]:
     return dict(FAST)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Exported models and other cached files go to a temporary folder, never ~/.cache."""
+    import os
+
+    os.environ["FRAMEPICK_CACHE_DIR"] = str(tmp_path_factory.mktemp("framepick-cache"))

@@ -33,7 +33,7 @@ def _bad_values(key: str) -> st.SearchStrategy[str]:
         return st.one_of(path_junk, st.sampled_from(["", "  ", "null", "~"]))
     if key in OPTIONAL_PATH_KEYS:
         return st.one_of(path_junk, st.sampled_from(["", "  "]))
-    if key in ("method", "output_image_format", "model.name", "model.device"):
+    if key in ("method", "output_image_format", "model.name", "model.device", "model.engine"):
         return st.one_of(junk, numbers, st.sampled_from(["", "true", "null", "CoreSet2", "gif", "tpu"]))
     if key in ("enable_corruptness_check", "remove_exact_duplicates", "normalize_embeddings", "dump_dataset"):
         return st.one_of(junk, numbers, st.sampled_from(["", "0", "1", "maybe", "null", "2.0"]))
@@ -41,6 +41,8 @@ def _bad_values(key: str) -> st.SearchStrategy[str]:
         return st.one_of(junk, st.sampled_from(["0", "-2", "1.5", "0.0", "true", "", "null", str(2**31)]))
     if key == "stopping_condition.min_distance":
         return st.one_of(junk, st.sampled_from(["0", "-2", "-0.5", "true", "", "null", "abc"]))
+    if key == "selection_dim":  # -1 means full dimension here
+        return st.one_of(junk, numbers, st.sampled_from(["", "true", "null", "0", "-2", "65537", "1.5"]))
     # integer keys
     return st.one_of(junk, numbers, st.sampled_from(["", "true", "false", "null", "3.0", "1.5", "0x", "-1"]))
 

@@ -40,6 +40,7 @@ class ModelConfig:
     input_size: int = 224
     batch_size: int = 32
     device: str = "auto"
+    engine: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class Config:
     dump_dataset: bool = False
     output_image_format: str = "png"
     seed: int = 0
+    selection_dim: int = 64
+    embedding_frame_stride: int = 1
     model: ModelConfig = field(default_factory=ModelConfig)
     cache_dir: str | None = "auto"
     embeddings: str | None = None
@@ -143,6 +146,12 @@ def _bool(key: str, value: Any) -> bool:
     return value
 
 
+def _selection_dim(key: str, value: Any) -> int:
+    if _is_int(value) and (value >= 1 or value == -1) and value <= 65536:
+        return int(value)
+    raise _fail(key, value, "an integer in [1, 65536] (principal components), or -1 (full embedding dimension)")
+
+
 def _n_samples(key: str, value: Any) -> int | float:
     if _is_int(value) and (1 <= value <= _LIMIT or value == -1):
         return int(value)
@@ -181,10 +190,25 @@ _SCHEMA: dict[str, tuple[Any, Validator, str]] = {
     "dump_dataset": (False, _bool, "write the selected frames as images to data/sampled/"),
     "output_image_format": ("png", _choice("png", "jpg"), "image format of dumped frames"),
     "seed": (0, _int_at_least(0, 2**32 - 1), "seed of every random choice"),
+    "selection_dim": (
+        64,
+        _selection_dim,
+        "select in this many principal components of the sequence embeddings (-1: full dimension)",
+    ),
+    "embedding_frame_stride": (
+        1,
+        _int_at_least(1, _LIMIT),
+        "embed only every s-th frame of each sequence (all frames are still decoded and checked)",
+    ),
     "model.name": ("efficientnet-lite0", _choice("efficientnet-lite0"), "embedding model"),
     "model.input_size": (224, _int_at_least(32, 1024), "square input resolution of the model"),
     "model.batch_size": (32, _int_at_least(1, 4096), "frames per inference batch"),
     "model.device": ("auto", _choice("auto", "cpu", "cuda"), "auto uses CUDA when available"),
+    "model.engine": (
+        "auto",
+        _choice("auto", "torch", "torch-bf16", "torch-fp16", "onnx"),
+        "inference engine; auto picks the fastest available (torch-bf16 on bf16 CPUs, else onnx, else torch)",
+    ),
     "cache_dir": (
         "auto",
         _optional_path,

@@ -163,12 +163,20 @@ class PyAVDecoder:
                 return
 
 
+_PLANAR_8BIT = ("yuv420p", "yuvj420p")  # to_ndarray() stacks Y, U, V rows: verified byte-equal
+
+
 def _frame_digest(frame) -> bytes:  # type: ignore[no-untyped-def]
+    header = f"{frame.format.name}:{frame.width}x{frame.height}".encode()
+    if frame.format.name in _PLANAR_8BIT:
+        planes = frame.planes
+        if all(plane.line_size == plane.width for plane in planes):
+            # unpadded 8-bit planes: the same bytes to_ndarray() would copy out, hashed in place
+            return _digest(header, *planes)
     try:
         array = frame.to_ndarray()
     except Exception:  # formats PyAV cannot express as one array: hash their RGB conversion
         array = frame.to_ndarray(format="rgb24")
-    header = f"{frame.format.name}:{frame.width}x{frame.height}".encode()
     return _digest(header, np.ascontiguousarray(array).data)
 
 

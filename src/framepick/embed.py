@@ -7,10 +7,14 @@ number of model-sized frames is in memory at any time.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import queue
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -23,11 +27,15 @@ from .errors import DecodeError, ModelError
 __all__ = [
     "ENGINES",
     "Embedder",
+    "OnnxEmbedder",
     "SourceFrames",
     "TorchEmbedder",
+    "cache_dir",
+    "cpu_has_bf16",
     "create_embedder",
     "embed_sources",
     "embedder_signature",
+    "resolve_engine",
 ]
 
 # EfficientNet-Lite was trained on (x - 127) / 128 (TF reference preprocessing).
@@ -47,56 +55,236 @@ class Embedder(Protocol):
         ...
 
 
+# What each engine computes in; part of the cache key, since the embeddings differ slightly.
+_SIGNATURE_SUFFIX = {
+    "torch": "torch-fp32",
+    "torch-bf16": "torch-bf16",
+    "torch-fp16": "torch-fp16",
+    "onnx": "onnxruntime-fp32",
+}
+
+
+def _signature(engine: str, input_size: int) -> str:
+    return f"efficientnet-lite0/{input_size}/{_SIGNATURE_SUFFIX[engine]}"
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU runs bf16 convolutions natively (AVX-512 BF16 or AMX), per oneDNN."""
+    try:
+        import torch
+
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception:
+        return False
+
+
+def cache_dir() -> Path:
+    """Where framepick keeps derived files such as exported models: ``$FRAMEPICK_CACHE_DIR``
+    or ``~/.cache/framepick``."""
+    env = os.environ.get("FRAMEPICK_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "framepick"
+
+
+def _preprocessing_model(input_size: int):  # type: ignore[no-untyped-def]
+    """Lite0 (batch norms folded) taking uint8 NHWC pixels, normalising inside the graph."""
+    import torch
+
+    from .models.efficientnet_lite import load_pretrained
+
+    class Preprocessed(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = load_pretrained().fuse()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            # NHWC uint8 -> NCHW float (a channels_last view: no copy)
+            x = (x.permute(0, 3, 1, 2).float() - _MEAN) / _STD
+            return self.net(x)
+
+    return Preprocessed().eval()
+
+
 class TorchEmbedder:
-    """EfficientNet-Lite0 in PyTorch (batch norms folded), CPU or CUDA."""
+    """EfficientNet-Lite0 in PyTorch (batch norms folded, channels_last), CPU or CUDA.
+
+    ``precision``: ``fp32``; ``bf16`` (autocast; fast on CPUs with AVX-512 BF16/AMX);
+    ``fp16`` (autocast, CUDA only).
+    """
 
     name = "torch"
 
-    def __init__(self, input_size: int = 224, device: str = "auto") -> None:
+    def __init__(self, input_size: int = 224, device: str = "auto", precision: str = "fp32") -> None:
         import torch
 
-        from .models.efficientnet_lite import FEATURE_DIM, load_pretrained
+        from .models.efficientnet_lite import FEATURE_DIM
 
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if device == "cuda" and not torch.cuda.is_available():
             raise ModelError("model.device=cuda but PyTorch sees no CUDA device; use model.device=cpu")
+        if precision == "fp16" and device != "cuda":
+            raise ModelError("fp16 inference needs CUDA; use the torch-bf16 or onnx engine on a CPU")
         self.device = torch.device(device)
+        self.precision = precision
         self.dim = FEATURE_DIM
         self.input_size = input_size
         self._torch = torch
-        self._model = load_pretrained().fuse().to(self.device)
-        self.signature = self.signature_for(input_size, device)
-
-    @staticmethod
-    def signature_for(input_size: int, device: str = "auto") -> str:
-        """The signature an engine built with these settings has, without loading the model."""
-        return f"efficientnet-lite0/{input_size}/torch-fp32"
+        self._model = _preprocessing_model(input_size).to(self.device).to(memory_format=torch.channels_last)
+        self._dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        self.name = "torch" if precision == "fp32" else f"torch-{precision}"
+        self.signature = _signature(self.name, input_size)
 
     def embed(self, pixels: np.ndarray) -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device)
-            x = (x.permute(0, 3, 1, 2).float() - _MEAN) / _STD
-            return self._model(x).float().cpu().numpy()
+            if self._dtype is None:
+                y = self._model(x)
+            else:
+                with torch.autocast(self.device.type, dtype=self._dtype):
+                    y = self._model(x)
+            return y.float().cpu().numpy()
 
 
-ENGINES: dict[str, Callable[..., Embedder]] = {"torch": TorchEmbedder}
+def _bf16_embedder(input_size: int = 224, device: str = "auto") -> TorchEmbedder:
+    return TorchEmbedder(input_size, device, precision="bf16")
 
 
-def create_embedder(name: str = "torch", input_size: int = 224, device: str = "auto") -> Embedder:
-    """An engine from :data:`ENGINES` by name."""
+def _fp16_embedder(input_size: int = 224, device: str = "auto") -> TorchEmbedder:
+    return TorchEmbedder(input_size, "cuda" if device == "auto" else device, precision="fp16")
+
+
+class OnnxEmbedder:
+    """EfficientNet-Lite0 exported to ONNX once (cached on disk), run by ONNX Runtime on the CPU.
+
+    The exported graph takes the uint8 NHWC batch directly (normalisation inside), has a
+    dynamic batch axis and a fixed input size; its file name holds the input size and a
+    hash of the weights, exporter and framepick versions, so a stale export is never reused.
+    """
+
+    name = "onnx"
+
+    def __init__(self, input_size: int = 224, device: str = "auto", threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        from .models.efficientnet_lite import FEATURE_DIM
+
+        if device == "cuda":
+            raise ModelError("the onnx engine runs on the CPU; use model.engine=torch for CUDA")
+        self.dim = FEATURE_DIM
+        self.input_size = input_size
+        self.path = self.export(input_size)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+        self.signature = _signature(self.name, input_size)
+
+    @staticmethod
+    def export(input_size: int) -> Path:
+        """The cached ONNX file for ``input_size``, exported now if missing."""
+        import torch
+
+        from . import __version__
+        from .models.efficientnet_lite import weights_path
+
+        weights = weights_path()
+        stat = weights.stat()
+        key = f"{__version__}|{torch.__version__}|{weights.name}|{stat.st_size}|{input_size}|v1"
+        digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+        path = cache_dir() / "onnx" / f"efficientnet-lite0-{input_size}-{digest}.onnx"
+        if path.exists():
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model = _preprocessing_model(input_size)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        logger.info("exporting EfficientNet-Lite0 at %d px to %s", input_size, path)
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    model,
+                    (torch.zeros(1, input_size, input_size, 3, dtype=torch.uint8),),
+                    str(tmp),
+                    input_names=["pixels"],
+                    output_names=["features"],
+                    dynamic_axes={"pixels": {0: "batch"}, "features": {0: "batch"}},
+                    opset_version=17,
+                    dynamo=False,
+                )
+            os.replace(tmp, path)
+        except Exception as exc:
+            raise ModelError(f"cannot export the model to ONNX at {path}: {exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+    def embed(self, pixels: np.ndarray) -> np.ndarray:
+        out = self._session.run(None, {self._input: np.ascontiguousarray(pixels, dtype=np.uint8)})[0]
+        return np.asarray(out, dtype=np.float32)
+
+
+def _available_engines() -> dict[str, Callable[..., Embedder]]:
+    """Only engines whose libraries import (and whose hardware is present) are listed."""
+    engines: dict[str, Callable[..., Embedder]] = {"torch": TorchEmbedder}
+    if cpu_has_bf16():
+        engines["torch-bf16"] = _bf16_embedder
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            engines["torch-fp16"] = _fp16_embedder
+    except Exception:
+        pass
+    try:
+        import onnxruntime  # noqa: F401
+
+        engines["onnx"] = OnnxEmbedder
+    except Exception:
+        pass
+    return engines
+
+
+ENGINES: dict[str, Callable[..., Embedder]] = _available_engines()
+
+# ``model.engine=auto`` on the CPU, fastest first (docs/performance.md, "Embedding engines").
+_CPU_PREFERENCE = ("torch-bf16", "onnx", "torch")
+
+
+def resolve_engine(name: str = "auto", device: str = "auto") -> str:
+    """The engine ``auto`` stands for on this machine, or ``name`` itself."""
+    if name != "auto":
+        return name
+    try:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    except Exception:
+        cuda = False
+    if device == "cuda" or (device == "auto" and cuda):
+        return "torch-fp16" if "torch-fp16" in ENGINES else "torch"
+    return next(e for e in _CPU_PREFERENCE if e in ENGINES)
+
+
+def create_embedder(name: str = "auto", input_size: int = 224, device: str = "auto") -> Embedder:
+    """An engine from :data:`ENGINES` by name (``auto``: the fastest one available here)."""
+    name = resolve_engine(name, device)
     try:
         factory = ENGINES[name]
     except KeyError:
-        raise ModelError(f"unknown embedding engine '{name}'; available: {', '.join(ENGINES)}") from None
+        raise ModelError(
+            f"embedding engine '{name}' is not available here; available: auto, {', '.join(ENGINES)}"
+        ) from None
     return factory(input_size=input_size, device=device)
 
 
 def embedder_signature(name: str, input_size: int, device: str = "auto") -> str | None:
-    """An engine's signature known without building it (``signature_for``), else None."""
-    signature_for = getattr(ENGINES.get(name), "signature_for", None)
-    return signature_for(input_size, device) if signature_for is not None else None
+    """The signature the engine ``name`` (``auto`` resolved) would have, without loading a model."""
+    resolved = resolve_engine(name, device)
+    return _signature(resolved, input_size) if resolved in _SIGNATURE_SUFFIX else None
 
 
 @dataclass
@@ -109,6 +297,7 @@ class SourceFrames:
     seconds: list[float | None]
     frame_errors: dict[int, str] = field(default_factory=dict)
     error: str | None = None
+    skipped: list[int] = field(default_factory=list)  # decoded but not embedded (frame stride)
 
     @property
     def n_frames(self) -> int:
@@ -153,11 +342,14 @@ def embed_sources(
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
     on_source_done: Callable[[int, SourceFrames], None] | None = None,
+    embed_frame: Callable[[int], bool] | None = None,
 ) -> list[SourceFrames]:
     """Decode and embed every frame of every source, in order; one result per source.
 
     ``on_source_done(i, result)`` is called as soon as source ``i`` is complete (all its
     frames embedded), e.g. to cache it while later sources are still being decoded.
+    ``embed_frame(frame_index)`` false: the frame is decoded (digest, corruptness) but not
+    run through the model; its row stays zero and its index goes to ``result.skipped``.
     """
     size = embedder.input_size
     results = [SourceFrames(np.zeros((0, embedder.dim), np.float32), [], [], []) for _ in sources]
@@ -206,6 +398,12 @@ def embed_sources(
             result.seconds.append(payload.seconds)
             if payload.pixels is None:
                 result.frame_errors[payload.index] = payload.error or "cannot decode"
+                rows[src].append(np.zeros(embedder.dim, np.float32))
+                if progress is not None:
+                    progress(1)
+                continue
+            if embed_frame is not None and not embed_frame(payload.index):
+                result.skipped.append(payload.index)
                 rows[src].append(np.zeros(embedder.dim, np.float32))
                 if progress is not None:
                     progress(1)

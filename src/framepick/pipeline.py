@@ -80,8 +80,20 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
 
 
 def _normalize(embeddings: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-    return np.divide(embeddings, norms, out=np.zeros_like(embeddings), where=norms > 0)
+    """L2-normalise rows in place (in blocks: no second N×D copy); zero rows stay zero."""
+    for begin in range(0, len(embeddings), 8192):
+        block = embeddings[begin : begin + 8192]
+        norms = np.linalg.norm(block, axis=1, keepdims=True)
+        np.divide(block, norms, out=block, where=norms > 0)
+    return embeddings
+
+
+def _frame_filter(config: Config) -> Callable[[int], bool] | None:
+    """``embedding_frame_stride``: embed frame positions 0, s, 2s, ... of each sequence."""
+    length, stride = config.selected_sequence_length, config.embedding_frame_stride
+    if stride <= 1 or length <= 1:
+        return None
+    return lambda index: (index % length) % stride == 0
 
 
 def run(config: Config, progress: Progress | None = None) -> RunResult:
@@ -109,11 +121,13 @@ def run(config: Config, progress: Progress | None = None) -> RunResult:
         if config.embeddings is not None:
             table.embeddings = embeddings_for_table(config.embeddings, table.names, checks.usable)
         if config.normalize_embeddings:
-            table.embeddings = _normalize(table.embeddings)
+            _normalize(table.embeddings)
 
         with _timed(timings, "sequences"):
             sequences = make_sequences(table.source, table.index, checks.usable, config.selected_sequence_length)
-            seq_emb = sequence_embeddings(table.embeddings, sequences)
+            seq_emb = sequence_embeddings(
+                table.embeddings, sequences, table.embedded if config.embedding_frame_stride > 1 else None
+            )
 
         with _timed(timings, "select"):
             selection = select(
@@ -123,6 +137,7 @@ def run(config: Config, progress: Progress | None = None) -> RunResult:
                 method=config.method,
                 length=config.selected_sequence_length,
                 seed=config.seed,
+                selection_dim=config.selection_dim,
             )
         result = RunResult(config, sources, table, checks, sequences, seq_emb, selection)
         result.report = _build_report(result, timings)
@@ -155,16 +170,25 @@ def _decode_and_embed(
     The model is only loaded when some source is not cached. Returns the results, the
     embedding dimension and the work counts for report.json.
     """
-    engine, size, device = "torch", config.model.input_size, config.model.device
+    engine, size, device = config.model.engine, config.model.input_size, config.model.device
+    embed_frame = _frame_filter(config) if config.embeddings is None else None
     embedder: Embedder | None = _DecodeOnly() if config.embeddings is not None else None
     signature = embedder.signature if embedder is not None else embedder_signature(engine, size, device)
     if signature is None:  # an engine that only knows its signature once built
         embedder = create_embedder(engine, size, device)
         signature = embedder.signature
+    if embed_frame is not None:  # which frames carry embeddings depends on stride and length
+        signature += f"/stride{config.embedding_frame_stride}of{config.selected_sequence_length}"
     cache_root = resolve_cache_dir(config.cache_dir)
     cache = EmbeddingCache(cache_root, signature) if cache_root is not None else None
 
     results: list[SourceFrames | None] = [cache.load(s) if cache else None for s in sources]
+    if embed_frame is not None:  # the cache keeps no skip list: derive it again
+        for result in results:
+            if result is not None:
+                result.skipped = [
+                    i for i in range(result.n_frames) if i not in result.frame_errors and not embed_frame(i)
+                ]
     todo = [i for i, r in enumerate(results) if r is None]
     work = {
         "sources_from_cache": len(sources) - len(todo),
@@ -180,11 +204,13 @@ def _decode_and_embed(
 
         def done(j: int, result: SourceFrames) -> None:
             work["frames_decoded"] += result.n_frames
-            work["frames_embedded"] += result.n_frames - len(result.frame_errors)
+            work["frames_embedded"] += result.n_frames - len(result.frame_errors) - len(result.skipped)
             if cache is not None:
                 cache.store(sources[todo[j]], result)
 
-        fresh = embed_sources([sources[i] for i in todo], embedder, config.model.batch_size, tick, done)
+        if embedder.name != "decode-only":
+            logger.info("embedding engine: %s (%s)", embedder.name, embedder.signature)
+        fresh = embed_sources([sources[i] for i in todo], embedder, config.model.batch_size, tick, done, embed_frame)
         for i, result in zip(todo, fresh):
             results[i] = result
     final = [r for r in results if r is not None]
@@ -299,6 +325,10 @@ def _build_report(result: RunResult, timings: dict[str, float]) -> dict[str, Any
             "covering_radius": sel.radius,
             "covering_radius_first_pick": float(sel.radii[0]) if len(sel.radii) else None,
             "embedding_dim": int(table.embeddings.shape[1]),
+            "selection_dim": int(min(cfg.selection_dim, table.embeddings.shape[1]))
+            if cfg.selection_dim > 0
+            else int(table.embeddings.shape[1]),
+            "frames_embedded": int((table.embedded_mask & checks.usable).sum()),
         },
         "timings_sec": timings,
         "sources": [
@@ -362,14 +392,15 @@ def _write_files(result: RunResult, out: Path, log_lines: list[str]) -> None:
     (out / "config").mkdir()
     (out / "config" / "config.yaml").write_text(config_to_yaml(cfg), encoding="utf-8")
 
-    kept = np.flatnonzero(checks.usable)
-    write_embeddings_csv(out / "data" / "embeddings.csv", [table.names[r] for r in kept], table.embeddings[kept])
+    kept = np.flatnonzero(checks.usable & table.embedded_mask)
+    write_embeddings_csv(out / "data" / "embeddings.csv", [table.names[r] for r in kept], table.embeddings, rows=kept)
     entries = result.report["sequences"]
     selected_rows = seqs.rows[result.selection.indices].reshape(-1)
+    embedded_rows = selected_rows[table.embedded_mask[selected_rows]]
     write_embeddings_csv(
         out / "data" / "selected_embeddings.csv",
-        [table.names[r] for r in selected_rows],
-        table.embeddings[selected_rows],
+        [table.names[r] for r in embedded_rows],
+        table.embeddings[embedded_rows],
     )
     write_json(out / "data" / "sequence_information.json", entries)
     write_lines(out / "filenames" / "sampled_filenames.txt", result.selected_frame_names)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._kcenter import kcenter_fast
 from .errors import ConfigError, NoCandidatesError
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "covering_radius",
     "kcenter_greedy",
     "random_order",
+    "reduce_dim",
     "select",
     "target_count",
 ]
@@ -53,42 +55,6 @@ def target_count(n_samples: int | float, length: int, n_candidates: int) -> int 
     return int(n_samples) // length
 
 
-def _sq_dist_to(x: np.ndarray, sq_norms: np.ndarray, i: int) -> np.ndarray:
-    c = x[i]
-    d = sq_norms - 2.0 * (x @ c) + sq_norms[i]
-    np.maximum(d, 0.0, out=d)
-    return d
-
-
-def _greedy(
-    x: np.ndarray,
-    order_next,
-    k: int,
-    min_distance: float,  # type: ignore[no-untyped-def]
-) -> tuple[np.ndarray, np.ndarray, bool]:
-    n = len(x)
-    sq_norms = np.einsum("ij,ij->i", x, x, dtype=np.float64).astype(x.dtype)
-    nearest = np.full(n, np.inf, dtype=x.dtype)
-    picked: list[int] = []
-    radii: list[float] = []
-    threshold = min_distance * min_distance if min_distance > 0 else -1.0
-    i = order_next(nearest, 0)
-    while True:
-        picked.append(i)
-        np.minimum(nearest, _sq_dist_to(x, sq_norms, i), out=nearest)
-        nearest[i] = -1.0  # never picked again, even among exact duplicates
-        if len(picked) == n:
-            radii.append(0.0)
-            return np.array(picked), np.array(radii), False
-        radius_sq = float(nearest.max())
-        radii.append(math.sqrt(max(radius_sq, 0.0)))
-        if radius_sq < threshold:
-            return np.array(picked), np.array(radii), True
-        if len(picked) == k:
-            return np.array(picked), np.array(radii), False
-        i = order_next(nearest, len(picked))
-
-
 def kcenter_greedy(
     x: np.ndarray, k: int, first: int = 0, min_distance: float = -1.0
 ) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -96,9 +62,10 @@ def kcenter_greedy(
 
     Starts at ``first``; each next point is the one farthest from the selection (lowest
     index on ties). Returns (indices, covering radius after each pick, stopped by
-    ``min_distance``).
+    ``min_distance``). Runs the pruned kernel :func:`framepick._kcenter.kcenter_fast`, which
+    returns exactly what the plain reference :func:`framepick._kcenter.kcenter_reference` does.
     """
-    return _greedy(x, lambda nearest, step: first if step == 0 else int(np.argmax(nearest)), k, min_distance)
+    return kcenter_fast(x, k, first, min_distance)
 
 
 def random_order(
@@ -106,7 +73,36 @@ def random_order(
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """Uniform random selection in a seeded order, tracking the covering radius the same way."""
     order = np.random.default_rng(seed).permutation(len(x))
-    return _greedy(x, lambda nearest, step: int(order[step]), k, min_distance)
+    return kcenter_fast(x, k, min_distance=min_distance, order=order)
+
+
+def reduce_dim(
+    x: np.ndarray, dim: int, seed: int = 0, sample: int = 8192, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """Project rows (``x[rows]``, without copying ``x``) onto their top ``dim`` principal
+    components (float32).
+
+    The components are fitted on a seeded sample of at most ``sample`` rows, so the cost is
+    O(sample·D²) + O(N·D·dim) whatever N is. ``dim <= 0`` or ``dim >= D`` returns the rows.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    take = np.arange(len(x)) if rows is None else np.asarray(rows)
+    n, d = len(take), x.shape[1]
+    if dim <= 0 or dim >= d or n <= 1:
+        return x if rows is None else x[take]
+    rng = np.random.default_rng(seed)
+    fit_rows = np.sort(rng.choice(n, sample, replace=False)) if n > sample else np.arange(n)
+    fit = x[take[fit_rows]].astype(np.float64)
+    mean = fit.mean(axis=0)
+    fit -= mean
+    _, vectors = np.linalg.eigh(fit.T @ fit)
+    basis = np.ascontiguousarray(vectors[:, ::-1][:, :dim], dtype=np.float32)
+    out = np.empty((n, dim), np.float32)
+    mean32 = mean.astype(np.float32)
+    for begin in range(0, n, 8192):
+        block = x[begin : begin + 8192] if rows is None else x[take[begin : begin + 8192]]
+        np.matmul(block - mean32, basis, out=out[begin : begin + 8192])
+    return out
 
 
 def covering_radius(x: np.ndarray, selected: np.ndarray) -> float:
@@ -130,17 +126,19 @@ def select(
     method: str = "coreset",
     length: int = 1,
     seed: int = 0,
+    selection_dim: int = -1,
 ) -> Selection:
     """Select sequences by ``method`` until ``n_samples`` frames or ``min_distance`` is reached.
 
     ``embeddings`` has one row per candidate sequence; ``n_samples`` counts frames, so an
     integer must be a multiple of ``length``. Selecting more than there are candidates
-    selects all of them (``stop_reason == "all_candidates"``).
+    selects all of them (``stop_reason == "all_candidates"``). ``selection_dim > 0`` selects
+    in that many principal components (:func:`reduce_dim`); radii are then in that space.
     """
     x = np.ascontiguousarray(embeddings, dtype=np.float32)
     if x.ndim != 2:
         raise ValueError(f"embeddings must be 2-D, got shape {x.shape}")
-    if not np.isfinite(x).all():
+    if not all(np.isfinite(x[b : b + 8192]).all() for b in range(0, len(x), 8192)):
         raise ValueError("embeddings contain NaN or infinite values")
     if method not in ("coreset", "random"):
         raise ConfigError(f"invalid value for 'method': {method!r}; allowed: 'coreset' or 'random'")
@@ -157,6 +155,7 @@ def select(
     requested = target_count(n_samples, length, n)
     k = n if requested is None else min(requested, n)
     rng = np.random.default_rng(seed)
+    x = reduce_dim(x, selection_dim, seed)
     if method == "coreset":
         first = int(rng.integers(n))
         indices, radii, by_distance = kcenter_greedy(x, k, first, min_distance)

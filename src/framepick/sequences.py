@@ -67,11 +67,32 @@ def make_sequences(source: np.ndarray, index: np.ndarray, usable: np.ndarray, le
     )
 
 
-def sequence_embeddings(frame_embeddings: np.ndarray, sequences: Sequences) -> np.ndarray:
-    """Mean of each sequence's frame embeddings, (M, D) float32."""
+def sequence_embeddings(
+    frame_embeddings: np.ndarray, sequences: Sequences, embedded: np.ndarray | None = None
+) -> np.ndarray:
+    """Mean of each sequence's frame embeddings, (M, D) float32.
+
+    ``embedded`` (bool per frame) limits the mean to the frames that went through the model
+    (``embedding_frame_stride``). Computed in blocks of sequences, accumulating in float64,
+    so the temporary memory stays small whatever M is.
+    """
+    dim = frame_embeddings.shape[1]
+    out = np.zeros((len(sequences), dim), np.float32)
     if len(sequences) == 0:
-        return np.zeros((0, frame_embeddings.shape[1]), np.float32)
-    total = np.zeros((len(sequences), frame_embeddings.shape[1]), np.float64)
-    for j in range(sequences.length):
-        total += frame_embeddings[sequences.rows[:, j]]
-    return (total / sequences.length).astype(np.float32)
+        return out
+    if sequences.length == 1 and embedded is None:
+        rows = sequences.rows[:, 0]
+        if len(rows) == len(frame_embeddings) and np.array_equal(rows, np.arange(len(rows))):
+            return np.asarray(frame_embeddings, dtype=np.float32)  # every frame: no copy
+        return np.ascontiguousarray(frame_embeddings[rows], dtype=np.float32)
+    block = max(1, (1 << 22) // max(dim, 1))
+    for begin in range(0, len(sequences), block):
+        rows = sequences.rows[begin : begin + block]
+        total = np.zeros((len(rows), dim), np.float64)
+        count = np.zeros(len(rows), np.float64)
+        for j in range(sequences.length):
+            use = np.ones(len(rows), bool) if embedded is None else embedded[rows[:, j]]
+            total[use] += frame_embeddings[rows[use, j]]
+            count += use
+        out[begin : begin + block] = total / np.maximum(count, 1.0)[:, None]
+    return out

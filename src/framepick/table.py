@@ -25,6 +25,11 @@ class FrameTable:
     digests: list[bytes]
     embeddings: np.ndarray  # float32 (N, D); zeros for frames that did not decode
     decoded: np.ndarray  # bool: the frame's pixels were decoded
+    embedded: np.ndarray | None = None  # bool: the frame went through the model (None: every decoded frame)
+
+    @property
+    def embedded_mask(self) -> np.ndarray:
+        return self.decoded if self.embedded is None else self.embedded
 
     def __len__(self) -> int:
         return len(self.names)
@@ -38,8 +43,13 @@ def build_table(sources: Sequence[Source], results: Sequence[SourceFrames], dim:
     pts: list[int | None] = []
     seconds: list[float | None] = []
     digests: list[bytes] = []
-    embeddings: list[np.ndarray] = [np.zeros((0, dim), np.float32)]
+    total = sum(result.n_frames for result in results)
+    # one (N, D) array filled source by source; each result then holds a view of its rows,
+    # so its own copy is freed at once (peak memory ~1x the embeddings, not 2x)
+    all_embeddings = np.empty((total, dim), np.float32)
+    row = 0
     decoded: list[np.ndarray] = []
+    embedded: list[np.ndarray] = []
     for i, (source, result) in enumerate(zip(sources, results)):
         n = result.n_frames
         names.extend(source.frame_name(j, n) for j in range(n))
@@ -48,10 +58,15 @@ def build_table(sources: Sequence[Source], results: Sequence[SourceFrames], dim:
         pts.extend(result.pts)
         seconds.extend(result.seconds)
         digests.extend(result.digests)
-        embeddings.append(result.embeddings)
+        all_embeddings[row : row + n] = result.embeddings
+        result.embeddings = all_embeddings[row : row + n]
+        row += n
         ok = np.ones(n, bool)
         ok[list(result.frame_errors)] = False
         decoded.append(ok)
+        done = ok.copy()
+        done[result.skipped] = False
+        embedded.append(done)
     cat = lambda parts, dtype: np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)  # noqa: E731
     return FrameTable(
         names=names,
@@ -60,6 +75,7 @@ def build_table(sources: Sequence[Source], results: Sequence[SourceFrames], dim:
         pts=pts,
         seconds=np.array([np.nan if s is None else s for s in seconds], np.float64),
         digests=digests,
-        embeddings=np.concatenate(embeddings).astype(np.float32, copy=False),
+        embeddings=all_embeddings,
         decoded=cat(decoded, bool),
+        embedded=cat(embedded, bool),
     )

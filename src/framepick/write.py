@@ -16,6 +16,7 @@ from .discover import Source
 __all__ = [
     "SelectedSequence",
     "dump_frames",
+    "format_floats",
     "write_embeddings_csv",
     "write_json",
     "write_lines",
@@ -57,18 +58,81 @@ def _csv_field(text: str) -> str:
     return text
 
 
-def write_embeddings_csv(path: Path, names: Sequence[str], embeddings: np.ndarray) -> None:
+_TABLES: dict[str, np.ndarray] = {}
+
+
+def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """uint64 words of ASCII: 6 leading digits ``_d.ddddd``, 3 trailing digits, exponent ``e±XX,``."""
+    if not _TABLES:
+        q = np.arange(10**6, dtype=np.int64)
+        lead = np.zeros((10**6, 8), np.uint8)  # byte 0: sign slot (NUL), then d.ddddd
+        lead[:, 1] = q // 100000 % 10 + 48
+        lead[:, 2] = ord(".")
+        for k in range(5):
+            lead[:, 3 + k] = q // 10 ** (4 - k) % 10 + 48
+        r = np.arange(1000, dtype=np.int64)
+        tail = np.zeros((1000, 8), np.uint8)
+        for k in range(3):
+            tail[:, k] = r // 10 ** (2 - k) % 10 + 48
+        exps = np.zeros((128, 8), np.uint8)
+        exps[:, 3:] = np.frombuffer("".join(f"e{e:+03d}," for e in range(-64, 64)).encode(), np.uint8).reshape(128, 5)
+        _TABLES.update(lead=lead.view(np.uint64)[:, 0], tail=tail.view(np.uint64)[:, 0], exp=exps.view(np.uint64)[:, 0])
+        _TABLES["minus"] = np.frombuffer(b"-" + b"\0" * 7, np.uint64).copy()
+    return _TABLES["lead"], _TABLES["tail"], _TABLES["exp"]
+
+
+def format_floats(values: np.ndarray) -> np.ndarray:
+    """float32 (m, d) -> uint8 (m, d*16): each value as ``[-]d.dddddddde±XX,`` (vectorised).
+
+    Nine significant digits round-trip every float32 exactly (also -0.0 and subnormals). A
+    positive value's sign slot holds a NUL byte, which the caller strips.
+    """
+    lead, tail, exps = _tables()
+    a = np.asarray(values, dtype=np.float32).astype(np.float64)
+    m, d = a.shape
+    neg = np.signbit(a)
+    mag = np.abs(a)
+    nonzero = mag > 0
+    with np.errstate(divide="ignore"):
+        e = np.floor(np.log10(np.where(nonzero, mag, 1.0))).astype(np.int64)
+    mant = np.rint(mag / 10.0 ** (e - 8)).astype(np.int64)
+    low = nonzero & (mant < 10**8)  # log10 rounded up near a power of ten
+    if low.any():
+        e[low] -= 1
+        mant[low] = np.rint(mag[low] / 10.0 ** (e[low] - 8)).astype(np.int64)
+    high = mant >= 10**9  # rounding carried into a tenth digit
+    if high.any():
+        mant[high] = np.rint(mant[high] / 10).astype(np.int64)
+        e[high] += 1
+    e[~nonzero] = 0
+    words = np.empty((m, d, 2), np.uint64)
+    words[..., 0] = lead[mant // 1000]
+    words[..., 0] |= np.where(neg, _TABLES["minus"][0], np.uint64(0))
+    np.bitwise_or(tail[mant % 1000], exps[e + 64], out=words[..., 1])
+    return words.view(np.uint8).reshape(m, d * 16)
+
+
+def write_embeddings_csv(
+    path: Path, names: Sequence[str], embeddings: np.ndarray, block: int = 512, rows: np.ndarray | None = None
+) -> None:
     """Lightly's format: ``filenames,embedding_0..embedding_{d-1},labels`` (labels 0).
 
-    Values are written with 9 significant digits, enough to round-trip float32 exactly.
+    Values are written with 9 significant digits (scientific notation), enough to
+    round-trip float32 exactly; rows are formatted in vectorised blocks. ``rows``: write
+    ``embeddings[rows]`` (one name per row) without copying them all first.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     dim = embeddings.shape[1] if embeddings.ndim == 2 else 0
-    row_format = ",".join(["%.9g"] * dim)
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        fh.write(",".join(["filenames", *(f"embedding_{i}" for i in range(dim)), "labels"]) + "\n")
-        for name, row in zip(names, embeddings.tolist()):
-            fh.write(f"{_csv_field(name)},{row_format % tuple(row)},0\n")
+    with open(path, "wb") as fh:
+        fh.write((",".join(["filenames", *(f"embedding_{i}" for i in range(dim)), "labels"]) + "\n").encode())
+        for begin in range(0, len(names), block):
+            chunk = names[begin : begin + block]
+            part = (
+                embeddings[begin : begin + len(chunk)] if rows is None else embeddings[rows[begin : begin + len(chunk)]]
+            )
+            body = format_floats(part) if dim else np.zeros((len(chunk), 0), np.uint8)
+            lines = [_csv_field(name).encode("utf-8") + b"," + row.tobytes() + b"0\n" for name, row in zip(chunk, body)]
+            fh.write(b"".join(lines).replace(b"\x00", b""))
 
 
 def dump_frames(

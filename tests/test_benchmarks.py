@@ -1,0 +1,52 @@
+"""Smoke tests: each benchmark script runs at its smallest size (correctness only, no timings)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(autouse=True)
+def _bench_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRAMEPICK_BENCH_DATA", str(tmp_path_factory.getbasetemp() / "bench-data"))
+    monkeypatch.syspath_prepend(str(BENCH))
+    for name in [m for m in sys.modules if m == "_common" or m.startswith("bench_")]:
+        del sys.modules[name]
+
+
+def test_select_benchmark(tmp_path: Path) -> None:
+    import bench_select
+
+    fig = bench_select.main(["--smoke", "--out", str(tmp_path / "s.json")])
+    assert all(case["identical"] for case in fig["cases"])
+    assert (tmp_path / "s.json").is_file()
+
+
+@pytest.mark.slow
+def test_throughput_benchmark(tmp_path: Path) -> None:
+    import bench_throughput
+
+    fig = bench_throughput.main(["--smoke", "--out", str(tmp_path / "t.json")])
+    assert fig["framepick"]["frames"] == 24 and fig["usual_way"]["frames"] == 24
+    assert fig["framepick"]["end_to_end_fps"] > 0
+
+
+@pytest.mark.slow
+def test_quality_benchmark(tmp_path: Path) -> None:
+    import bench_quality
+
+    fig = bench_quality.main(["--smoke", "--out", str(tmp_path / "q.json")])
+    ref = [r for r in fig["results"] if r["option"] == "reference"]
+    assert len(ref) == 2 and all(r["overlap"] == 1.0 for r in ref)
+
+
+@pytest.mark.slow
+def test_memory_benchmark(tmp_path: Path) -> None:
+    import bench_memory
+
+    fig = bench_memory.main(["--smoke", "--out", str(tmp_path / "m.json")])
+    assert fig["frames"] == 60 and fig["peak_rss_mb"] > 0

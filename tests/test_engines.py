@@ -1,0 +1,84 @@
+"""Contract of every embedding engine in ENGINES: shape, dtype, determinism, and agreement
+with the eager fp32 PyTorch model (cosine >= 0.99) on real photos and synthetic frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from framepick.config import load_config
+from framepick.embed import ENGINES, TorchEmbedder, create_embedder, resolve_engine
+from framepick.errors import ConfigError, ModelError
+from media import scene_frame
+
+SIZE = 224
+
+
+def _batch(size: int = SIZE) -> np.ndarray:
+    from skimage import data
+
+    photos = [data.chelsea(), data.astronaut(), data.coffee(), data.rocket()]
+    frames = [np.asarray(Image.fromarray(p).resize((size, size), Image.BILINEAR)) for p in photos]
+    frames += [
+        np.asarray(Image.fromarray(scene_frame(s, 3)).resize((size, size))) for s in ("checker", "circles", "noise")
+    ]
+    return np.stack(frames)
+
+
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    return TorchEmbedder(SIZE, "cpu").embed(_batch())
+
+
+@pytest.mark.parametrize("name", sorted(ENGINES))
+def test_engine_contract(name: str, reference: np.ndarray) -> None:
+    engine = create_embedder(name, SIZE, "cpu" if name != "torch-fp16" else "cuda")
+    pixels = _batch()
+    out = engine.embed(pixels)
+    assert out.shape == (len(pixels), engine.dim) and out.dtype == np.float32
+    assert engine.input_size == SIZE and engine.signature and np.isfinite(out).all()
+    np.testing.assert_array_equal(engine.embed(pixels), out)  # deterministic
+    single = engine.embed(pixels[:1])  # batch size does not change the result much
+    assert _cos(single, out[:1]).min() > 0.999
+    cos = _cos(out, reference)
+    assert cos.min() >= 0.99, (name, cos)
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+def test_signatures_are_distinct() -> None:
+    sigs = {create_embedder(n, 64, "cpu").signature for n in ENGINES if n != "torch-fp16"}
+    assert len(sigs) == len([n for n in ENGINES if n != "torch-fp16"])
+
+
+def test_auto_picks_an_available_engine() -> None:
+    assert resolve_engine("auto", "cpu") in ENGINES
+    assert create_embedder("auto", 64, "cpu").name in ENGINES
+
+
+def test_unavailable_engine_is_a_clear_error() -> None:
+    with pytest.raises(ModelError, match="not available"):
+        create_embedder("no-such-engine", 64, "cpu")
+
+
+@pytest.mark.skipif("onnx" not in ENGINES, reason="onnxruntime not installed")
+def test_onnx_export_is_cached(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from framepick.embed import OnnxEmbedder
+
+    monkeypatch.setenv("FRAMEPICK_CACHE_DIR", str(tmp_path))
+    path = OnnxEmbedder.export(64)
+    assert path.is_file() and tmp_path in path.parents
+    mtime = path.stat().st_mtime_ns
+    assert OnnxEmbedder.export(64) == path and path.stat().st_mtime_ns == mtime
+
+
+def test_config_keys() -> None:
+    base = {"input_dir": "a", "output_dir": "b", "stopping_condition.n_samples": 10}
+    cfg = load_config(overrides=base)
+    assert cfg.model.engine == "auto" and cfg.selection_dim == 64 and cfg.embedding_frame_stride == 1
+    for key, bad in (("model.engine", "tensorrt"), ("selection_dim", 0), ("embedding_frame_stride", 0)):
+        with pytest.raises(ConfigError, match=key):
+            load_config(overrides={**base, key: bad})
