@@ -16,7 +16,8 @@ FAST = {"model.input_size": 64, "model.batch_size": 16}
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Never touch the user's cache: every run of the session caches under a temporary folder.
+    """Never touch the user's cache: embeddings and exported models of the session go to a
+    temporary folder.
 
     Subprocesses inherit it through the environment. Tests that count cache hits pass their
     own ``cache_dir``.
@@ -53,11 +54,3 @@ def scenes_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def fast() -> dict[str, object]:
     return dict(FAST)
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Exported models and other cached files go to a temporary folder, never ~/.cache."""
-    import os
-
-    os.environ["FRAMEPICK_CACHE_DIR"] = str(tmp_path_factory.mktemp("framepick-cache"))
