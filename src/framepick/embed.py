@@ -30,7 +30,6 @@ __all__ = [
     "OnnxEmbedder",
     "SourceFrames",
     "TorchEmbedder",
-    "cache_dir",
     "cpu_has_bf16",
     "create_embedder",
     "embed_sources",
@@ -76,13 +75,6 @@ def cpu_has_bf16() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except Exception:
         return False
-
-
-def cache_dir() -> Path:
-    """Where framepick keeps derived files such as exported models: ``$FRAMEPICK_CACHE_DIR``
-    or ``~/.cache/framepick``."""
-    env = os.environ.get("FRAMEPICK_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "framepick"
 
 
 def _preprocessing_model(input_size: int):  # type: ignore[no-untyped-def]
@@ -195,7 +187,9 @@ class OnnxEmbedder:
         stat = weights.stat()
         key = f"{__version__}|{torch.__version__}|{weights.name}|{stat.st_size}|{input_size}|v1"
         digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
-        path = cache_dir() / "onnx" / f"efficientnet-lite0-{input_size}-{digest}.onnx"
+        from .cache import default_cache_dir  # the embedding cache's folder (cache imports this module)
+
+        path = default_cache_dir() / "onnx" / f"efficientnet-lite0-{input_size}-{digest}.onnx"
         if path.exists():
             return path
         path.parent.mkdir(parents=True, exist_ok=True)
