@@ -35,12 +35,31 @@ def test_frame_stride_embeds_every_sth_frame_of_a_sequence(scenes_input: Path, t
     np.testing.assert_allclose(result.sequence_embeddings[0], table.embeddings[seq[[0, 3, 6, 9]]].mean(0), rtol=1e-5)
 
 
+def test_selection_dim_auto(scenes_input: Path, tmp_path: Path, fast: dict) -> None:
+    from framepick.select import resolve_selection_dim
+
+    assert resolve_selection_dim("auto", 50_000) == -1 and resolve_selection_dim("auto", 50_001) == 64
+    assert resolve_selection_dim(32, 10) == 32
+    result = _run(scenes_input, tmp_path / "o", fast, **{"stopping_condition.n_samples": 6})
+    assert result.report["metrics"]["selection_dim"] == 1280  # few candidates: full dimension
+
+
 def test_selection_dim_and_engine(scenes_input: Path, tmp_path: Path, fast: dict) -> None:
     full = _run(scenes_input, tmp_path / "a", fast, selection_dim=-1, **{"stopping_condition.n_samples": 6})
     low = _run(scenes_input, tmp_path / "b", fast, selection_dim=8, **{"stopping_condition.n_samples": 6})
     assert full.report["metrics"]["selection_dim"] == 1280 and low.report["metrics"]["selection_dim"] == 8
     # the scenes are far apart: both pick one frame from each of the 6 scenes
-    scenes = lambda r: sorted({(int(r.table.source[i]), int(r.table.index[i]) // 20) for i in r.selection.indices})  # noqa: E731
+    # (a.mp4: 3 scenes of 20 frames; b.mp4: 2 scenes, the last 5 frames still circles; folder: 1)
+    last = {0: 2, 1: 1, 2: 0}
+
+    def scenes(r):  # type: ignore[no-untyped-def]
+        return sorted(
+            {
+                (int(r.table.source[i]), min(int(r.table.index[i]) // 20, last[int(r.table.source[i])]))
+                for i in r.selection.indices
+            }
+        )
+
     assert scenes(full) == scenes(low)
 
 
