@@ -78,7 +78,7 @@ def test_onnx_export_is_cached(tmp_path, monkeypatch) -> None:  # type: ignore[n
 def test_config_keys() -> None:
     base = {"input_dir": "a", "output_dir": "b", "stopping_condition.n_samples": 10}
     cfg = load_config(overrides=base)
-    assert cfg.model.engine == "auto" and cfg.selection_dim == 64 and cfg.embedding_frame_stride == 1
+    assert cfg.model.engine == "auto" and cfg.selection_dim == "auto" and cfg.embedding_frame_stride == 1
     for key, bad in (("model.engine", "tensorrt"), ("selection_dim", 0), ("embedding_frame_stride", 0)):
         with pytest.raises(ConfigError, match=key):
             load_config(overrides={**base, key: bad})

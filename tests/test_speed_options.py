@@ -35,6 +35,15 @@ def test_frame_stride_embeds_every_sth_frame_of_a_sequence(scenes_input: Path, t
     np.testing.assert_allclose(result.sequence_embeddings[0], table.embeddings[seq[[0, 3, 6, 9]]].mean(0), rtol=1e-5)
 
 
+def test_selection_dim_auto(scenes_input: Path, tmp_path: Path, fast: dict) -> None:
+    from framepick.select import resolve_selection_dim
+
+    assert resolve_selection_dim("auto", 50_000) == -1 and resolve_selection_dim("auto", 50_001) == 64
+    assert resolve_selection_dim(32, 10) == 32
+    result = _run(scenes_input, tmp_path / "o", fast, **{"stopping_condition.n_samples": 6})
+    assert result.report["metrics"]["selection_dim"] == 1280  # few candidates: full dimension
+
+
 def test_selection_dim_and_engine(scenes_input: Path, tmp_path: Path, fast: dict) -> None:
     full = _run(scenes_input, tmp_path / "a", fast, selection_dim=-1, **{"stopping_condition.n_samples": 6})
     low = _run(scenes_input, tmp_path / "b", fast, selection_dim=8, **{"stopping_condition.n_samples": 6})

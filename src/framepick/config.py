@@ -56,7 +56,7 @@ class Config:
     dump_dataset: bool = False
     output_image_format: str = "png"
     seed: int = 0
-    selection_dim: int = 64
+    selection_dim: int | str = "auto"
     embedding_frame_stride: int = 1
     model: ModelConfig = field(default_factory=ModelConfig)
     cache_dir: str | None = "auto"
@@ -146,10 +146,12 @@ def _bool(key: str, value: Any) -> bool:
     return value
 
 
-def _selection_dim(key: str, value: Any) -> int:
+def _selection_dim(key: str, value: Any) -> int | str:
+    if isinstance(value, str) and value.lower() == "auto":
+        return "auto"
     if _is_int(value) and (value >= 1 or value == -1) and value <= 65536:
         return int(value)
-    raise _fail(key, value, "an integer in [1, 65536] (principal components), or -1 (full embedding dimension)")
+    raise _fail(key, value, "'auto', an integer in [1, 65536] (principal components), or -1 (full embedding dimension)")
 
 
 def _n_samples(key: str, value: Any) -> int | float:
@@ -191,9 +193,9 @@ _SCHEMA: dict[str, tuple[Any, Validator, str]] = {
     "output_image_format": ("png", _choice("png", "jpg"), "image format of dumped frames"),
     "seed": (0, _int_at_least(0, 2**32 - 1), "seed of every random choice"),
     "selection_dim": (
-        64,
+        "auto",
         _selection_dim,
-        "select in this many principal components of the sequence embeddings (-1: full dimension)",
+        "select in this many principal components (-1: full dimension; auto: full up to 50,000 candidates, else 64)",
     ),
     "embedding_frame_stride": (
         1,

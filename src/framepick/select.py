@@ -15,12 +15,19 @@ import numpy as np
 from ._kcenter import kcenter_fast
 from .errors import ConfigError, NoCandidatesError
 
+# selection_dim=auto: full dimension up to this many candidates, AUTO_DIM components above
+AUTO_FULL_MAX = 50_000
+AUTO_DIM = 64
+
 __all__ = [
+    "AUTO_DIM",
+    "AUTO_FULL_MAX",
     "Selection",
     "covering_radius",
     "kcenter_greedy",
     "random_order",
     "reduce_dim",
+    "resolve_selection_dim",
     "select",
     "target_count",
 ]
@@ -76,6 +83,13 @@ def random_order(
     return kcenter_fast(x, k, min_distance=min_distance, order=order)
 
 
+def resolve_selection_dim(selection_dim: int | str, n_candidates: int) -> int:
+    """``auto`` -> -1 (full) up to :data:`AUTO_FULL_MAX` candidates, else :data:`AUTO_DIM`."""
+    if selection_dim == "auto":
+        return -1 if n_candidates <= AUTO_FULL_MAX else AUTO_DIM
+    return int(selection_dim)
+
+
 def reduce_dim(
     x: np.ndarray, dim: int, seed: int = 0, sample: int = 8192, rows: np.ndarray | None = None
 ) -> np.ndarray:
@@ -126,14 +140,15 @@ def select(
     method: str = "coreset",
     length: int = 1,
     seed: int = 0,
-    selection_dim: int = -1,
+    selection_dim: int | str = -1,
 ) -> Selection:
     """Select sequences by ``method`` until ``n_samples`` frames or ``min_distance`` is reached.
 
     ``embeddings`` has one row per candidate sequence; ``n_samples`` counts frames, so an
     integer must be a multiple of ``length``. Selecting more than there are candidates
     selects all of them (``stop_reason == "all_candidates"``). ``selection_dim > 0`` selects
-    in that many principal components (:func:`reduce_dim`); radii are then in that space.
+    in that many principal components (:func:`reduce_dim`; ``"auto"``: see
+    :func:`resolve_selection_dim`); radii are then in that space.
     """
     x = np.ascontiguousarray(embeddings, dtype=np.float32)
     if x.ndim != 2:
@@ -155,7 +170,7 @@ def select(
     requested = target_count(n_samples, length, n)
     k = n if requested is None else min(requested, n)
     rng = np.random.default_rng(seed)
-    x = reduce_dim(x, selection_dim, seed)
+    x = reduce_dim(x, resolve_selection_dim(selection_dim, n), seed)
     if method == "coreset":
         first = int(rng.integers(n))
         indices, radii, by_distance = kcenter_greedy(x, k, first, min_distance)
