@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
             "output_dir": str(Path(work) / "out"),
             "stopping_condition.n_samples": 1000 if not args.smoke else 10,
             "model.input_size": args.size,
+            "cache_dir": None,  # measure the full decode + embed, never a cached rerun
         }
         env = {
             **os.environ,

@@ -63,6 +63,7 @@ TIMELINE_PNG_SOURCES = 40  # sources drawn in plots/video_sampling_timeline.png
 THUMB_BUDGET_BYTES = 12_000_000  # all thumbnails together, as data URIs
 _MAX_PLOT_POINTS = 50_000
 _BLOCK_ELEMENTS = 8_000_000  # float64 elements per distance block (64 MB)
+_ROWS = 8_192  # rows per block of row-wise passes (8,192 x 1280 float64 = 84 MB)
 
 CANDIDATES_CSV = "data/candidates.csv"
 _CANDIDATE_FIELDS = (
@@ -267,15 +268,15 @@ def nn_distances(x: np.ndarray, queries: np.ndarray | None = None) -> np.ndarray
 
 def _blocked_mean(x: np.ndarray) -> np.ndarray:
     total = np.zeros(x.shape[1])
-    for begin in range(0, len(x), 65_536):
-        total += np.asarray(x[begin : begin + 65_536], np.float64).sum(axis=0)
+    for begin in range(0, len(x), _ROWS):
+        total += np.asarray(x[begin : begin + _ROWS], np.float64).sum(axis=0)
     return total / len(x)
 
 
 def _max_sq_distance_to(x: np.ndarray, point: np.ndarray) -> float:
     worst = 0.0
-    for begin in range(0, len(x), 65_536):
-        diff = np.asarray(x[begin : begin + 65_536], np.float64) - point
+    for begin in range(0, len(x), _ROWS):
+        diff = np.asarray(x[begin : begin + _ROWS], np.float64) - point
         worst = max(worst, float(np.einsum("ij,ij->i", diff, diff).max()))
     return worst
 
@@ -384,10 +385,17 @@ def pca_2d_with_ratio(x: np.ndarray, fit_rows: int = 20_000, seed: int = 0) -> t
     if len(x) == 0:
         return np.zeros((0, 2)), [0.0, 0.0]
     mean = _blocked_mean(x)
-    fit = x
-    if len(x) > fit_rows:
-        fit = x[np.sort(np.random.default_rng(seed).choice(len(x), fit_rows, replace=False))]
-    _, sv, vt = np.linalg.svd(np.asarray(fit, np.float64) - mean, full_matrices=False)
+    fit_rows_idx, _ = _sample(len(x), fit_rows, seed)
+    # Principal axes from the covariance of the fit sample, accumulated in blocks (D x D),
+    # not an SVD of the sample: the same axes without a float64 copy of the sample.
+    cov = np.zeros((x.shape[1], x.shape[1]))
+    for begin in range(0, len(fit_rows_idx), _ROWS):
+        block = np.asarray(x[fit_rows_idx[begin : begin + _ROWS]], np.float64) - mean
+        cov += block.T @ block
+    eigval, eigvec = np.linalg.eigh(cov)
+    order = np.argsort(eigval)[::-1]
+    sv = np.sqrt(np.maximum(eigval[order], 0.0))
+    vt = eigvec[:, order].T
     comps = vt[:2]
     if len(comps) < 2:
         comps = np.vstack([comps, np.zeros((2 - len(comps), x.shape[1]))])
@@ -396,8 +404,8 @@ def pca_2d_with_ratio(x: np.ndarray, fit_rows: int = 20_000, seed: int = 0) -> t
     signs[signs == 0] = 1
     comps = comps * signs[:, None]
     out = np.empty((len(x), 2))
-    for begin in range(0, len(x), 65_536):  # blocks: no float64 copy of all rows
-        out[begin : begin + 65_536] = (np.asarray(x[begin : begin + 65_536], np.float64) - mean) @ comps.T
+    for begin in range(0, len(x), _ROWS):  # blocks: no float64 copy of all rows
+        out[begin : begin + _ROWS] = (np.asarray(x[begin : begin + _ROWS], np.float64) - mean) @ comps.T
     var = sv**2
     total = float(var.sum())
     ratio = [float(var[j] / total) if total > 0 and j < len(var) else 0.0 for j in range(2)]
