@@ -281,6 +281,23 @@ def test_rebuild_gives_the_same_numbers(run_l10: Path, tmp_path: Path, capsys: p
     assert 'data-k="' in (out / "report.html").read_text()
 
 
+def test_rebuild_with_frame_stride_gives_the_same_numbers(scenes_input: Path, tmp_path: Path) -> None:
+    """embeddings.csv then holds only the embedded frames: a rebuild must average those."""
+    out = _run(
+        scenes_input,
+        tmp_path / "out",
+        selected_sequence_length=10,
+        embedding_frame_stride=3,
+        **{"stopping_condition.n_samples": 30},
+    )
+    before = json.loads((out / "report.json").read_text())
+    with open(out / "data" / "embeddings.csv", newline="") as fh:
+        assert sum(1 for _ in fh) - 1 == 12 * 4 + 2  # frames 0, 3, 6, 9 of each of 12 sequences, + b's tail
+    assert main(["report", str(out)]) == 0
+    after = json.loads((out / "report.json").read_text())
+    assert after["metrics"] == before["metrics"]
+
+
 def test_rebuild_without_input(scenes_input: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "in"
     shutil.copytree(scenes_input / "folder", src / "folder")

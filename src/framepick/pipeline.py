@@ -331,7 +331,7 @@ def _build_report(result: RunResult, timings: dict[str, float]) -> dict[str, Any
             "covering_radius_first_pick": float(sel.radii[0]) if len(sel.radii) else None,
             "embedding_dim": int(table.embeddings.shape[1]),
             "selection_dim": _selection_dim(cfg, len(seqs), int(table.embeddings.shape[1])),
-            "frames_embedded": int((table.embedded_mask & checks.usable).sum()),
+            "frames_with_embedding": len(table.csv_rows(checks.usable)),  # rows of embeddings.csv
         },
         "timings_sec": timings,
         "sources": [
@@ -395,7 +395,7 @@ def _write_files(result: RunResult, out: Path, log_lines: list[str]) -> None:
     (out / "config").mkdir()
     (out / "config" / "config.yaml").write_text(config_to_yaml(cfg), encoding="utf-8")
 
-    kept = np.flatnonzero(checks.usable & table.embedded_mask)
+    kept = table.csv_rows(checks.usable)
     write_embeddings_csv(out / "data" / "embeddings.csv", [table.names[r] for r in kept], table.embeddings, rows=kept)
     entries = result.report["sequences"]
     selected_rows = seqs.rows[result.selection.indices].reshape(-1)

@@ -112,7 +112,7 @@ class ReportInputs:
 def inputs_from_result(result: RunResult) -> ReportInputs:
     """The report's inputs from a finished run in memory."""
     table, seqs = result.table, result.sequences
-    kept = np.flatnonzero(result.checks.usable)
+    kept = table.csv_rows(result.checks.usable)
     first_rows = seqs.rows[:, 0] if len(seqs) else np.zeros(0, np.int64)
     return ReportInputs(
         report=result.report,
@@ -198,16 +198,20 @@ def read_inputs(out_dir: str | Path) -> ReportInputs:
     except (KeyError, ValueError) as exc:
         raise OutputError(f"'{cand_path}' is malformed ({type(exc).__name__}: {exc})") from exc
     _, frame_emb = _read_embeddings_csv(emb_path)
-    if len(emb_row) and int(emb_row.max()) + length > len(frame_emb):
+    # embeddings.csv holds the embedded frames only: with embedding_frame_stride s, the
+    # positions 0, s, 2s, ... of each sequence, in consecutive rows.
+    stride = int(report["config"].get("embedding_frame_stride", 1)) if length > 1 else 1
+    per_sequence = len(range(0, length, max(stride, 1)))
+    if len(emb_row) and int(emb_row.max()) + per_sequence > len(frame_emb):
         raise OutputError(f"'{cand_path}' does not match data/embeddings.csv: rerun the selection")
     # The same arithmetic as framepick.sequences.sequence_embeddings: float64 sum in frame order.
     total = np.zeros((len(rows), frame_emb.shape[1]), np.float64)
-    for j in range(length):
+    for j in range(per_sequence):
         total += frame_emb[emb_row + j]
     chosen = np.flatnonzero(rank > 0)
     return ReportInputs(
         report=report,
-        embeddings=(total / length).astype(np.float32),
+        embeddings=(total / per_sequence).astype(np.float32),
         source=source,
         start=start,
         names=names,

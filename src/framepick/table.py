@@ -31,6 +31,10 @@ class FrameTable:
     def embedded_mask(self) -> np.ndarray:
         return self.decoded if self.embedded is None else self.embedded
 
+    def csv_rows(self, usable: np.ndarray) -> np.ndarray:
+        """The rows ``data/embeddings.csv`` holds, in order: usable frames that went through the model."""
+        return np.flatnonzero(usable & self.embedded_mask)
+
     def __len__(self) -> int:
         return len(self.names)
 
