@@ -24,7 +24,7 @@ from .embed import Embedder, SourceFrames, create_embedder, embed_sources, embed
 from .embeddings_csv import embeddings_for_table
 from .errors import InputError, NoCandidatesError
 from .report import write_report
-from .select import Selection, resolve_selection_dim, select
+from .select import Selection, select
 from .sequences import Sequences, make_sequences, sequence_embeddings
 from .table import FrameTable, build_table
 from .write import dump_frames, write_embeddings_csv, write_json, write_lines
@@ -86,11 +86,6 @@ def _normalize(embeddings: np.ndarray) -> np.ndarray:
         norms = np.linalg.norm(block, axis=1, keepdims=True)
         np.divide(block, norms, out=block, where=norms > 0)
     return embeddings
-
-
-def _selection_dim(config: Config, n_candidates: int, dim: int) -> int:
-    chosen = resolve_selection_dim(config.selection_dim, n_candidates)
-    return dim if chosen <= 0 else min(chosen, dim)
 
 
 def _frame_filter(config: Config) -> Callable[[int], bool] | None:
@@ -330,7 +325,7 @@ def _build_report(result: RunResult, timings: dict[str, float]) -> dict[str, Any
             "covering_radius": sel.radius,
             "covering_radius_first_pick": float(sel.radii[0]) if len(sel.radii) else None,
             "embedding_dim": int(table.embeddings.shape[1]),
-            "selection_dim": _selection_dim(cfg, len(seqs), int(table.embeddings.shape[1])),
+            "selection_dim": sel.dim,
             "frames_with_embedding": len(table.csv_rows(checks.usable)),  # rows of embeddings.csv
         },
         "timings_sec": timings,

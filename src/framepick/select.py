@@ -41,6 +41,7 @@ class Selection:
     radii: np.ndarray  # float64, covering radius after each pick
     stop_reason: str  # "n_samples", "min_distance" or "all_candidates"
     requested: int | None  # sequences asked for by n_samples (None: unbounded)
+    dim: int  # dimension selection ran in (radii are distances in that space)
 
     @property
     def radius(self) -> float:
@@ -184,4 +185,4 @@ def select(
         reason = "all_candidates"
     else:
         reason = "n_samples"
-    return Selection(indices.astype(np.int64), radii.astype(np.float64), reason, requested)
+    return Selection(indices.astype(np.int64), radii.astype(np.float64), reason, requested, int(x.shape[1]))
