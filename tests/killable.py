@@ -18,15 +18,24 @@ from framepick.cli import main
 mode, marker = sys.argv[1], Path(sys.argv[2])
 
 if mode == "embed":
-    _embed = embed.TorchEmbedder.embed
+    _create = pipeline.create_embedder
 
-    def slow_embed(self, pixels):  # type: ignore[no-untyped-def]
-        vectors = _embed(self, pixels)
-        marker.touch()
-        time.sleep(0.3)
-        return vectors
+    class Slow:
+        """Whatever engine the run picks, made slow: every batch touches MARKER and sleeps."""
 
-    embed.TorchEmbedder.embed = slow_embed  # type: ignore[method-assign]
+        def __init__(self, inner: embed.Embedder) -> None:
+            self.inner = inner
+            self.name, self.dim, self.input_size, self.signature = (
+                inner.name, inner.dim, inner.input_size, inner.signature,
+            )  # fmt: skip
+
+        def embed(self, pixels):  # type: ignore[no-untyped-def]
+            vectors = self.inner.embed(pixels)
+            marker.touch()
+            time.sleep(0.3)
+            return vectors
+
+    pipeline.create_embedder = lambda *a, **k: Slow(_create(*a, **k))  # type: ignore[assignment]
 elif mode == "write":
     _write_files = pipeline._write_files
 

@@ -65,14 +65,19 @@ def test_unavailable_engine_is_a_clear_error() -> None:
 
 
 @pytest.mark.skipif("onnx" not in ENGINES, reason="onnxruntime not installed")
-def test_onnx_export_is_cached(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_onnx_export_is_cached(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from framepick.embed import OnnxEmbedder
 
-    monkeypatch.setenv("FRAMEPICK_CACHE_DIR", str(tmp_path))
-    path = OnnxEmbedder.export(64)
+    path = OnnxEmbedder.export(64, tmp_path / "onnx")
     assert path.is_file() and tmp_path in path.parents
     mtime = path.stat().st_mtime_ns
-    assert OnnxEmbedder.export(64) == path and path.stat().st_mtime_ns == mtime
+    assert OnnxEmbedder.export(64, tmp_path / "onnx") == path and path.stat().st_mtime_ns == mtime
+    engine = create_embedder("onnx", 64, "cpu", export_dir=tmp_path / "onnx")
+    assert engine.path == path  # type: ignore[attr-defined]
+    in_memory = create_embedder("onnx", 64, "cpu")  # no folder: nothing written anywhere
+    assert in_memory.path is None  # type: ignore[attr-defined]
+    pixels = _batch(64)
+    np.testing.assert_allclose(in_memory.embed(pixels), engine.embed(pixels), rtol=1e-5, atol=1e-5)
 
 
 def test_config_keys() -> None:

@@ -141,14 +141,9 @@ def test_corrupt_files_listed_with_reasons(bad_run) -> None:  # type: ignore[no-
     assert set(listed) == set(reasons)
     assert listed == list(dict.fromkeys(listed)), "each name once"
 
-    # the damaged packet and the frames predicted from it, up to the next key frame
-    assert [n for n in listed if n.startswith("damaged")] == [
-        "damaged-07-mp4.png",
-        "damaged-08-mp4.png",
-        "damaged-09-mp4.png",
-    ]
-    assert reasons["damaged-07-mp4.png"].startswith("damaged frame data")
-    assert reasons["damaged-08-mp4.png"] == "predicted from damaged frame 7"
+    # only the frame whose data was damaged: FFmpeg conceals it, frames predicted from it decode
+    assert [n for n in listed if n.startswith("damaged")] == ["damaged-07-mp4.png"]
+    assert reasons["damaged-07-mp4.png"].startswith("damaged: FFmpeg flagged")
     for name in ("fake.mp4", "empty.mp4", "link.mp4", "tail_index.mp4"):
         assert name in listed and reasons[name].startswith("cannot open video"), name
     assert "No such file" in reasons["link.mp4"]
@@ -156,11 +151,14 @@ def test_corrupt_files_listed_with_reasons(bad_run) -> None:  # type: ignore[no-
         assert reasons[name].startswith("cannot decode image"), name
     for percent in (10, 50, 90):
         complete = refs[f"cut{percent}_complete"]
-        # the packet cut in half, if the demuxer hands it over, is one damaged frame
-        partial = [n for n in listed if n.startswith(f"cut{percent}-")]
-        assert partial in ([], [f"cut{percent}-{complete}-mp4.png"]), partial
-        slots = complete + len(partial)
-        assert reasons[f"cut{percent}.mp4"] == f"truncated: {20 - slots} of 20 frames missing at the end"
+        # the packet cut in half yields no frame: only complete packets are frames, none listed
+        assert not [n for n in listed if n.startswith(f"cut{percent}-")]
+        reason = reasons[f"cut{percent}.mp4"]
+        if complete:
+            assert reason.startswith(f"truncated: the stream ends at {complete / 10:.3f} s of 2.000 s declared"), reason
+            assert f"about {20 - complete} frames" in reason
+        else:
+            assert reason.startswith("no frame could be decoded"), reason
     assert not any(n.startswith("good") for n in listed)
     # listed by name: fake, empty, link, tail_index, cut10, cut50, cut90; damaged.mp4 and
     # frames/ only have corrupt frames
@@ -195,17 +193,42 @@ def test_frames_before_damage_survive_and_sequences_touching_it_drop(bad_run) ->
             np.testing.assert_array_equal(dumped, reference[index])
 
 
-def test_corruptness_check_off_skips_with_warning(bad_input, tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_corruptness_check_off_keeps_damaged_frames_and_still_tells(  # type: ignore[no-untyped-def]
+    bad_input, bad_run, tmp_path: Path, caplog, capsys
+) -> None:
     root, _ = bad_input
     caplog.set_level("WARNING", logger="framepick")
-    result = framepick.run(cfg(root, tmp_path / "out", tmp_path / "cache", enable_corruptness_check=False))
-    assert read_lines(tmp_path / "out/filenames/corrupt_filenames.txt") == []
-    assert result.report["corrupt"] == {}
-    assert "enable_corruptness_check=false" in caplog.text
-    # the same frames are unusable: never a crash, never a broken frame in a sequence
-    assert result.report["counts"]["sequence_candidates"] == len(result.sequences)
-    starts = {(e["video_name"], e["frame_indices"][0]) for e in result.report["sequences"]}
-    assert ("damaged.mp4", 5) not in starts and ("frames", 0) not in starts and ("good.mp4", 0) in starts
+    out = tmp_path / "out"
+    words = [
+        f"input_dir={root}", f"output_dir={out}", f"cache_dir={tmp_path / 'cache'}", f"selected_sequence_length={L}",
+        "stopping_condition.n_samples=1.0", "model.input_size=64", "enable_corruptness_check=false",
+    ]  # fmt: skip
+    code = main(["run", *words])
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert read_lines(out / "filenames/corrupt_filenames.txt") == []
+    assert report["corrupt"] == {}
+    # what could not be decoded at all is listed whatever the switch says, with its reason
+    on = json.loads((bad_run[1] / "report.json").read_text())
+    assert report["left_out"] == on["left_out"]
+    assert set(report["left_out"]) == {
+        "frames/frame_003.png", "frames/frame_006.jpg", "frames/frame_008.png",
+        "fake.mp4", "empty.mp4", "link.mp4", "tail_index.mp4", "cut10.mp4", "cut50.mp4", "cut90.mp4",
+    }  # fmt: skip
+    assert "cannot decode image" in report["left_out"]["frames/frame_003.png"]
+    assert "frames/frame_003.png: cannot decode image" in caplog.text
+    assert "enable_corruptness_check=false: 1 damaged frames" in caplog.text
+    # the damaged frame is selectable now (FFmpeg concealed it with frame 6's pixels, so the
+    # duplicate check is what drops it here); undecodable frames never are
+    assert report["duplicates"] == {"damaged-07-mp4.png": "damaged-06-mp4.png"}
+    starts = {(e["video_name"], e["frame_indices"][0]) for e in report["sequences"]}
+    assert ("frames", 0) not in starts and ("good.mp4", 0) in starts
+    assert report["counts"]["frames_damaged"] == 1 and report["counts"]["frames_undecodable"] == 3
+    # the summary says how many frames were left out and why
+    printed = capsys.readouterr().out
+    assert "framepick: 4 of 80 frames left out: 3 could not be decoded, 1 exact duplicates;" in printed
+    assert "1 damaged frames kept (enable_corruptness_check=false)" in printed
+    assert "10 files or frames with problems" in printed
 
 
 def test_nothing_usable_fails_with_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

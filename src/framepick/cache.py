@@ -32,7 +32,7 @@ from .embed import SourceFrames
 
 __all__ = ["CACHE_VERSION", "EmbeddingCache", "default_cache_dir", "resolve_cache_dir"]
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: FFmpeg's default error handling (indices as a plain decode), damaged frames
 
 
 def default_cache_dir() -> Path:
@@ -99,6 +99,7 @@ class EmbeddingCache:
                     pts=[int(p) if k else None for p, k in zip(data["pts"].tolist(), pts_known.tolist())],
                     seconds=[None if np.isnan(s) else float(s) for s in data["seconds"].tolist()],
                     frame_errors={int(k): v for k, v in meta["frame_errors"].items()},
+                    frame_suspects={int(k): v for k, v in meta["frame_suspects"].items()},
                     error=meta["error"],
                 )
         except Exception as exc:  # a damaged entry is a miss, never a failure
@@ -117,6 +118,7 @@ class EmbeddingCache:
             "signature": self.signature,
             "source": source.name,
             "frame_errors": {str(k): v for k, v in result.frame_errors.items()},
+            "frame_suspects": {str(k): v for k, v in result.frame_suspects.items()},
             "error": result.error,
         }
         try:

@@ -1,4 +1,19 @@
-"""Stage 4: the corruptness and exact-duplicate checks, on the frame table."""
+"""Stage 4: the corruptness and exact-duplicate checks, on the frame table.
+
+Two kinds of bad frames, told apart because the switch treats them differently:
+
+- *undecodable*: the decoder could not produce the frame at all (an unreadable image, a
+  video frame that could not be converted). It has no pixels, so it is never usable, and it
+  is always reported (``left_out`` in report.json, the log), whatever the switch says.
+- *damaged*: the frame decoded, but FFmpeg flagged its data as broken, a packet before it
+  could not be decoded, or it follows a gap in the timestamps of a constant-frame-rate
+  stream (dropped packets). ``enable_corruptness_check`` decides whether such frames may be
+  selected: on, they are listed in ``corrupt_filenames.txt`` and every sequence touching one
+  is dropped; off, they are usable and only counted.
+
+Source-level problems (a file that does not open, a truncated file, a demuxer failure) are
+reported the same way as undecodable frames.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._log import logger
+from .decode import timestamp_gaps
 from .discover import Source
 from .embed import SourceFrames
 from .table import FrameTable
@@ -19,16 +35,46 @@ __all__ = ["CheckResult", "run_checks"]
 class CheckResult:
     """Which frames are usable, and what the checks found (names in input order)."""
 
-    corrupt: np.ndarray  # bool per frame: did not decode
+    corrupt: np.ndarray  # bool per frame: left out as corrupt (undecodable, or damaged with the check on)
     duplicate: np.ndarray  # bool per frame: same pixels as an earlier frame
+    damaged: np.ndarray | None = None  # bool per frame: decoded but damaged (whatever the switch)
     corrupt_names: list[str] = field(default_factory=list)
     corrupt_reasons: dict[str, str] = field(default_factory=dict)
+    left_out: dict[str, str] = field(default_factory=dict)  # undecodable frames and files: always listed
     duplicate_names: list[str] = field(default_factory=list)
     duplicate_of: dict[str, str] = field(default_factory=dict)
 
     @property
     def usable(self) -> np.ndarray:
         return ~(self.corrupt | self.duplicate)
+
+    @property
+    def n_damaged(self) -> int:
+        return 0 if self.damaged is None else int(self.damaged.sum())
+
+
+def _frame_problems(
+    sources: Sequence[Source], results: Sequence[SourceFrames]
+) -> tuple[dict[int, str], dict[int, str], dict[str, str]]:
+    """Per table row: undecodable reasons and damage reasons; per source: source-level problems."""
+    undecodable: dict[int, str] = {}
+    damaged: dict[int, str] = {}
+    source_problems: dict[str, str] = {}
+    row = 0
+    for source, result in zip(sources, results):
+        for j, reason in result.frame_errors.items():
+            undecodable[row + j] = reason
+        suspects = dict(result.frame_suspects)
+        if source.kind == "video":
+            for j, reason in timestamp_gaps(result.pts).items():
+                suspects.setdefault(j, reason)
+        for j, reason in suspects.items():
+            if j not in result.frame_errors:
+                damaged[row + j] = reason
+        if result.error is not None:
+            source_problems[source.name] = result.error
+        row += result.n_frames
+    return undecodable, damaged, source_problems
 
 
 def run_checks(
@@ -40,37 +86,48 @@ def run_checks(
 ) -> CheckResult:
     """Flag corrupt and duplicate frames.
 
-    A frame that did not decode is never usable; with ``corruptness_check`` off it is only
-    not *listed*. Duplicates keep their first occurrence in input order and are found by
-    the digest of the decoded pixels, never of the file bytes.
+    Duplicates keep their first occurrence in input order and are found by the digest of
+    the decoded pixels, never of the file bytes.
     """
+    undecodable, damaged_rows, source_problems = _frame_problems(sources, results)
     corrupt = ~table.decoded
-    duplicate = np.zeros(len(table), bool)
-    check = CheckResult(corrupt, duplicate)
+    damaged = np.zeros(len(table), bool)
+    damaged[list(damaged_rows)] = True
     if corruptness_check:
-        row = 0
-        for source, result in zip(sources, results):
-            for j, reason in sorted(result.frame_errors.items()):
-                check.corrupt_names.append(table.names[row + j])
-                check.corrupt_reasons[table.names[row + j]] = reason
-            if result.error is not None:
-                check.corrupt_names.append(source.name)
-                check.corrupt_reasons[source.name] = result.error
-            row += result.n_frames
-    n_bad = int(corrupt.sum()) + sum(r.error is not None for r in results)
-    if n_bad and not corruptness_check:
+        corrupt = corrupt | damaged
+    check = CheckResult(corrupt, np.zeros(len(table), bool), damaged)
+    check.left_out = {table.names[r]: undecodable[r] for r in sorted(undecodable)}
+    check.left_out.update(source_problems)
+    for name, reason in check.left_out.items():
+        logger.warning("%s: %s", name, reason)
+    if corruptness_check:
+        listed = {**undecodable, **damaged_rows}
+        for r in sorted(listed):
+            check.corrupt_names.append(table.names[r])
+            check.corrupt_reasons[table.names[r]] = listed[r]
+        for name, reason in source_problems.items():
+            check.corrupt_names.append(name)
+            check.corrupt_reasons[name] = reason
+        if damaged_rows:
+            logger.warning("%d damaged frames are listed in corrupt_filenames.txt and not selected", len(damaged_rows))
+    elif damaged_rows:
         logger.warning(
-            "enable_corruptness_check=false: %d frames or files that could not be decoded are skipped, not listed",
-            n_bad,
+            "enable_corruptness_check=false: %d damaged frames (FFmpeg flagged them, or frames are missing before "
+            "them) stay selectable; the frames that could not be decoded at all are still left out and listed",
+            len(damaged_rows),
         )
     if remove_duplicates:
-        first: dict[bytes, int] = {}
-        for row, digest in enumerate(table.digests):
-            if corrupt[row]:
-                continue
-            earlier = first.setdefault(digest, row)
-            if earlier != row:
-                duplicate[row] = True
-                check.duplicate_names.append(table.names[row])
-                check.duplicate_of[table.names[row]] = table.names[earlier]
+        _flag_duplicates(table, check)
     return check
+
+
+def _flag_duplicates(table: FrameTable, check: CheckResult) -> None:
+    first: dict[bytes, int] = {}
+    for row, digest in enumerate(table.digests):
+        if check.corrupt[row]:
+            continue
+        earlier = first.setdefault(digest, row)
+        if earlier != row:
+            check.duplicate[row] = True
+            check.duplicate_names.append(table.names[row])
+            check.duplicate_of[table.names[row]] = table.names[earlier]

@@ -10,9 +10,9 @@ be decoded is yielded with ``error`` set; a source that breaks off raises
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
@@ -28,6 +28,7 @@ __all__ = [
     "PyAVDecoder",
     "decoder_for",
     "image_to_rgb",
+    "timestamp_gaps",
 ]
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -35,14 +36,19 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 @dataclass
 class DecodedFrame:
-    """One frame: ``pixels`` is the model-sized RGB image (None when ``error`` is set)."""
+    """One frame: ``pixels`` is the model-sized RGB image (None when ``error`` is set).
+
+    ``suspect`` says why a frame that did decode may be damaged; the corruptness check
+    decides whether such frames may be selected, and lists them either way.
+    """
 
     index: int
     pixels: np.ndarray | None
     digest: bytes
     pts: int | None = None
     seconds: float | None = None
-    error: str | None = None
+    error: str | None = None  # the frame could not be produced at all
+    suspect: str | None = None  # produced, but damaged (FFmpeg's flags, a lost packet before it)
 
 
 class Decoder(Protocol):
@@ -89,21 +95,25 @@ class PyAVDecoder:
             stream.thread_type = "AUTO"
         return container, stream
 
-    def _slots(self, source: Source) -> Iterator[tuple[int, object | None, str | None]]:
-        """Every frame slot in decode order: ``(index, frame, None)`` or ``(index, None, reason)``.
+    def _frames(self, source: Source) -> Iterator[tuple[int, Any, str | None]]:
+        """Every frame FFmpeg produces, in presentation order: ``(index, frame, suspect)``.
 
-        Decoding is strict (FFmpeg's ``err_detect=explode``): a packet FFmpeg cannot decode
-        takes one frame index and is reported as damaged instead of being concealed, and the
-        frames after it that are not key frames are reported too (they are predicted from the
-        damaged one), until the next key frame. Indices therefore follow the stream's frames,
-        the same in :meth:`frames` and :meth:`read`. A demuxer failure, or fewer frames than
-        the container declares (a truncated file), raises :class:`DecodeError` at the end.
+        Decoding uses FFmpeg's default error handling, so the indices and the count are
+        exactly those of a plain decode (``ffmpeg``, OpenCV, ``container.decode()``):
+        conformance warnings, edit lists and reordering never cost a frame. ``suspect`` is
+        the reason a frame is damaged: FFmpeg flagged it (``frame.is_corrupt``: its data was
+        broken and concealed), or a packet before it could not be decoded at all (such a
+        packet yields no frame, so it takes no index; the next frame is marked). Frames
+        predicted from a damaged one are not marked: FFmpeg conceals the damage, as every
+        player does. A demuxer failure, a stream that ends well before its declared duration
+        (a truncated file), or an undecodable last packet raises :class:`DecodeError` at the end.
         """
         container, stream = self._open(source)
         codec = stream.codec_context
-        codec.options = {**codec.options, "err_detect": "explode"}
         index = 0
-        damaged: int | None = None  # the damaged frame that later frames may be predicted from
+        lost: str | None = None  # a packet that produced no frame, not yet attributed
+        last_pts: int | None = None
+        intervals: list[int] = []
         try:
             packets = container.demux(stream)
             while True:
@@ -116,51 +126,94 @@ class PyAVDecoder:
                 try:
                     frames = codec.decode(packet)
                 except Exception as exc:
-                    yield index, None, f"damaged frame data: {_reason(exc)}"
-                    damaged = index
-                    index += 1
+                    at = f" at {float(packet.pts * packet.time_base):.3f} s" if packet.pts is not None else ""
+                    lost = f"follows a packet{at} that could not be decoded ({_reason(exc)})"
                     continue
                 for frame in frames:
-                    if damaged is not None and not frame.key_frame:
-                        yield index, None, f"predicted from damaged frame {damaged}"
-                    else:
-                        damaged = None
-                        yield index, frame, None
+                    suspect = None
+                    if frame.is_corrupt:
+                        suspect = "damaged: FFmpeg flagged the frame's data as broken and concealed it"
+                    elif lost is not None:
+                        suspect = lost
+                    lost = None
+                    pts = frame.pts
+                    if pts is not None:
+                        if last_pts is not None and pts > last_pts and len(intervals) < 64:
+                            intervals.append(pts - last_pts)
+                        last_pts = pts if last_pts is None else max(last_pts, pts)
+                    yield index, frame, suspect
                     index += 1
-            declared = stream.frames
+            problem = _truncation(container, stream, last_pts, intervals)
         finally:
             container.close()
-        if declared and index < declared:
-            raise DecodeError(f"truncated: {declared - index} of {declared} frames missing at the end")
+        if problem is None and lost is not None:
+            what = "no frame could be decoded" if index == 0 else "the last packet could not be decoded"
+            problem = f"{what}: " + lost.split("(", 1)[-1].rstrip(")")
+        if problem is not None:
+            raise DecodeError(problem)
 
     def frames(self, source: Source, size: int) -> Iterator[DecodedFrame]:
         time_base = None
-        for index, frame, error in self._slots(source):
-            if frame is None:
-                yield DecodedFrame(index, None, b"", error=error)
-                continue
+        for index, frame, suspect in self._frames(source):
             try:
-                small = frame.reformat(width=size, height=size, format="rgb24", interpolation="AREA")  # type: ignore[attr-defined]
+                small = frame.reformat(width=size, height=size, format="rgb24", interpolation="AREA")
                 pixels = small.to_ndarray()
                 digest = _frame_digest(frame)
             except Exception as exc:
                 yield DecodedFrame(index, None, b"", error=f"cannot convert frame: {_reason(exc)}")
                 continue
-            pts = frame.pts  # type: ignore[attr-defined]
-            time_base = frame.time_base or time_base  # type: ignore[attr-defined]
+            pts = frame.pts
+            time_base = frame.time_base or time_base
             seconds = float(pts * time_base) if pts is not None and time_base else None
-            yield DecodedFrame(index, pixels, digest, pts, seconds)
+            yield DecodedFrame(index, pixels, digest, pts, seconds, suspect=suspect)
 
     def read(self, source: Source, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
         wanted = set(indices)
         if not wanted:
             return
         last = max(wanted)
-        for index, frame, _ in self._slots(source):
-            if frame is not None and index in wanted:
-                yield index, frame.to_ndarray(format="rgb24")  # type: ignore[attr-defined]
-            if index >= last:
-                return
+        frames = self._frames(source)
+        try:
+            for index, frame, _ in frames:
+                if index in wanted:
+                    yield index, frame.to_ndarray(format="rgb24")
+                if index >= last:
+                    return
+        except DecodeError:
+            return  # a source-level problem after the last wanted frame is not this reader's business
+        finally:
+            frames.close()
+
+
+def _truncation(container: Any, stream: Any, last_pts: int | None, intervals: list[int]) -> str | None:
+    """Why the stream looks cut short, or None.
+
+    A file is truncated when its last frame ends well before the duration the container
+    declares: more than two frame intervals *and* more than 1% of that duration. The
+    declared frame count (``nb_frames``) is never used: mp4 files often declare one frame more
+    than their stream holds.
+    """
+    if last_pts is None or stream.time_base is None or not intervals:
+        return None
+    time_base = stream.time_base
+    start = stream.start_time or 0
+    if stream.duration:
+        declared = start + stream.duration
+    elif container.duration:  # microseconds (mkv, webm, avi often declare only this)
+        begin = container.start_time or 0
+        declared = int((begin + container.duration) / 1_000_000 / time_base)
+    else:
+        return None
+    interval = sorted(intervals)[len(intervals) // 2]
+    end = last_pts + interval
+    missing = declared - end
+    if missing > 2 * interval and missing > 0.01 * (declared - start):
+        seconds = float(missing * time_base)
+        return (
+            f"truncated: the stream ends at {float(end * time_base):.3f} s of {float(declared * time_base):.3f} s "
+            f"declared ({seconds:.3f} s, about {round(missing / interval)} frames, missing at the end)"
+        )
+    return None
 
 
 _PLANAR_8BIT = ("yuv420p", "yuvj420p")  # to_ndarray() stacks Y, U, V rows: verified byte-equal
@@ -178,6 +231,36 @@ def _frame_digest(frame) -> bytes:  # type: ignore[no-untyped-def]
     except Exception:  # formats PyAV cannot express as one array: hash their RGB conversion
         array = frame.to_ndarray(format="rgb24")
     return _digest(header, np.ascontiguousarray(array).data)
+
+
+def timestamp_gaps(pts: Sequence[int | None], tolerance: float = 0.25, steady: float = 0.8) -> dict[int, str]:
+    """Frames that follow missing frames, found from a constant-frame-rate stream's timestamps.
+
+    A dropped packet leaves no trace in the codec's flags (the decoder quietly predicts from
+    whatever reference it has); it shows as a jump in the presentation timestamps. A stream
+    counts as constant-frame-rate when at least ``steady`` of its frame intervals are within
+    ``tolerance`` of the typical one (ms-rounded mkv timestamps included); in such a stream an
+    interval of 1.5 typical ones or more means frames are missing. Variable-frame-rate streams
+    and streams without timestamps are left alone: their intervals say nothing about loss.
+    """
+    known = [p for p in pts if p is not None]
+    if len(known) != len(pts) or len(pts) < 9:
+        return {}
+    steps = np.diff(np.asarray(pts, dtype=np.int64))
+    if (steps <= 0).any():
+        return {}
+    values, counts = np.unique(steps, return_counts=True)
+    typical = int(values[np.argmax(counts)])
+    near = np.abs(steps - typical) <= tolerance * typical
+    if near.mean() < steady:
+        return {}
+    gaps: dict[int, str] = {}
+    for i in np.flatnonzero(steps >= 1.5 * typical):
+        multiple = int(steps[i]) / typical
+        if abs(multiple - round(multiple)) > tolerance:
+            continue  # not a whole number of frames: a change of pace, not a loss
+        gaps[int(i) + 1] = f"follows a gap in the timestamps: about {round(multiple) - 1} frame(s) missing before it"
+    return gaps
 
 
 def image_to_rgb(image: Image.Image) -> Image.Image:

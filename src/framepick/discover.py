@@ -9,7 +9,7 @@ from typing import Literal
 
 from .errors import InputError
 
-__all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "Source", "discover"]
+__all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "Discovery", "Source", "discover", "scan_input"]
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".hevc"})
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
@@ -53,21 +53,44 @@ def _suffix(path: str) -> str:
     return os.path.splitext(path)[1].lower()
 
 
-def discover(input_dir: str | Path, exclude: str | Path | None = None) -> list[Source]:
-    """All sources under ``input_dir``, sorted by their relative path.
+@dataclass(frozen=True)
+class Discovery:
+    """What :func:`scan_input` found: the sources, and every path it did not read, with why."""
 
-    Hidden files and folders (leading dot) are skipped, and so is ``exclude`` (an output
-    folder that happens to sit inside the input).
+    sources: list[Source]
+    skipped: dict[str, str]
+
+
+def discover(input_dir: str | Path, exclude: str | Path | None = None) -> list[Source]:
+    """All sources under ``input_dir``, sorted by their relative path (see :func:`scan_input`)."""
+    return scan_input(input_dir, exclude).sources
+
+
+def scan_input(input_dir: str | Path, exclude: str | Path | None = None) -> Discovery:
+    """All sources under ``input_dir``, and the paths left unread with the reason.
+
+    Symlinked folders and files are followed (a dataset linked in is read like any other).
+    A link back to a folder being read (a loop), or a second link to a folder already read,
+    is skipped and reported, and so are broken links and folders that cannot be listed.
+    Hidden files and folders (leading dot) are skipped silently, and so is ``exclude`` (an
+    output folder that happens to sit inside the input).
     """
     root = Path(input_dir)
     if not root.is_dir():
         raise InputError(f"input_dir '{input_dir}' is not a folder: pass the folder that holds your videos")
     skip = Path(exclude).resolve() if exclude is not None else None
     sources: list[Source] = []
-    for folder, dirs, files in os.walk(root):
+    skipped: dict[str, str] = {}
+    read: dict[Path, str] = {root.resolve(): "."}  # real folder -> the name it was read under
+
+    def unreadable(error: OSError) -> None:
+        name = Path(error.filename).relative_to(root).as_posix() if error.filename else str(error)
+        skipped[name] = f"cannot list the folder: {error.strerror or error}"
+
+    for folder, dirs, files in os.walk(root, onerror=unreadable, followlinks=True):
         here = Path(folder)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() != skip)
         rel = here.relative_to(root).as_posix()
+        dirs[:] = _folders_to_enter(here, rel, dirs, skip, read, skipped)
         images: list[Path] = []
         for file in sorted(f for f in files if not f.startswith(".")):
             path = here / file
@@ -80,7 +103,31 @@ def discover(input_dir: str | Path, exclude: str | Path | None = None) -> list[S
                     sources.append(Source("image", path, name, (path,)))
                 else:
                     images.append(path)
+            elif path.is_symlink() and not path.exists():
+                skipped[name] = f"broken symbolic link to '{os.readlink(path)}'"
         if images:
             sources.append(Source("frames", here, rel, tuple(images)))
     sources.sort(key=lambda s: s.name)
-    return sources
+    return Discovery(sources, dict(sorted(skipped.items())))
+
+
+def _folders_to_enter(
+    here: Path, rel: str, dirs: list[str], skip: Path | None, read: dict[Path, str], skipped: dict[str, str]
+) -> list[str]:
+    """The subfolders os.walk should descend into; linked folders seen before are reported instead."""
+    enter = []
+    for d in sorted(d for d in dirs if not d.startswith(".")):
+        real = (here / d).resolve()
+        name = d if rel == "." else f"{rel}/{d}"
+        if real == skip:
+            continue
+        if real in read:
+            earlier = read[real]
+            if name.startswith(f"{earlier}/") or earlier == ".":
+                skipped[name] = f"symbolic link loop: points back to '{earlier}', which holds it"
+            else:
+                skipped[name] = f"same folder as '{earlier}', already read"
+            continue
+        read[real] = name
+        enter.append(d)
+    return enter

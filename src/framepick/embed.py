@@ -7,7 +7,10 @@ number of model-sized frames is in memory at any time.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
+import io
 import os
 import queue
 import threading
@@ -25,11 +28,11 @@ from .discover import Source
 from .errors import DecodeError, ModelError
 
 __all__ = [
-    "ENGINES",
     "Embedder",
     "OnnxEmbedder",
     "SourceFrames",
     "TorchEmbedder",
+    "available_engines",
     "cpu_has_bf16",
     "create_embedder",
     "embed_sources",
@@ -67,12 +70,32 @@ def _signature(engine: str, input_size: int) -> str:
     return f"efficientnet-lite0/{input_size}/{_SIGNATURE_SUFFIX[engine]}"
 
 
-def cpu_has_bf16() -> bool:
-    """Whether this CPU runs bf16 convolutions natively (AVX-512 BF16 or AMX), per oneDNN."""
+def _cpu_flags() -> set[str]:
     try:
-        import torch
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
 
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+@functools.cache
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware: AVX-512 BF16 or AMX.
+
+    Plain AVX-512 is not enough: oneDNN then emulates bf16 and is slower than fp32 (it still
+    reports "bf16 supported", so its answer is not asked). Linux says it in /proc/cpuinfo;
+    elsewhere PyTorch's own CPU probe answers.
+    """
+    flags = _cpu_flags()
+    if flags:
+        return bool({"avx512_bf16", "amx_bf16"} & flags)
+    try:
+        import torch.cpu
+
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except Exception:
         return False
 
@@ -147,16 +170,19 @@ def _fp16_embedder(input_size: int = 224, device: str = "auto") -> TorchEmbedder
 
 
 class OnnxEmbedder:
-    """EfficientNet-Lite0 exported to ONNX once (cached on disk), run by ONNX Runtime on the CPU.
+    """EfficientNet-Lite0 exported to ONNX, run by ONNX Runtime on the CPU.
 
     The exported graph takes the uint8 NHWC batch directly (normalisation inside), has a
-    dynamic batch axis and a fixed input size; its file name holds the input size and a
-    hash of the weights, exporter and framepick versions, so a stale export is never reused.
+    dynamic batch axis and a fixed input size. With ``export_dir`` the export is kept there
+    (file name: input size and a hash of the weights, exporter and framepick versions, so a
+    stale export is never reused); without, it lives in memory only and nothing is written.
     """
 
     name = "onnx"
 
-    def __init__(self, input_size: int = 224, device: str = "auto", threads: int | None = None) -> None:
+    def __init__(
+        self, input_size: int = 224, device: str = "auto", threads: int | None = None, export_dir: Path | None = None
+    ) -> None:
         import onnxruntime as ort
 
         from .models.efficientnet_lite import FEATURE_DIM
@@ -165,19 +191,25 @@ class OnnxEmbedder:
             raise ModelError("the onnx engine runs on the CPU; use model.engine=torch for CUDA")
         self.dim = FEATURE_DIM
         self.input_size = input_size
-        self.path = self.export(input_size)
+        self.path: Path | None = None
+        if export_dir is not None:
+            try:
+                self.path = self.export(input_size, export_dir)
+            except OSError as exc:  # an unwritable cache costs an export per run, never the run
+                logger.warning("cannot keep the ONNX export in %s (%s); exporting in memory", export_dir, exc)
+        model: str | bytes = str(self.path) if self.path is not None else _export_bytes(input_size)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
         self.signature = _signature(self.name, input_size)
 
     @staticmethod
-    def export(input_size: int) -> Path:
-        """The cached ONNX file for ``input_size``, exported now if missing."""
+    def export(input_size: int, folder: Path) -> Path:
+        """The ONNX file for ``input_size`` in ``folder``, exported now if missing (OSError if unwritable)."""
         import torch
 
         from . import __version__
@@ -187,31 +219,15 @@ class OnnxEmbedder:
         stat = weights.stat()
         key = f"{__version__}|{torch.__version__}|{weights.name}|{stat.st_size}|{input_size}|v1"
         digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
-        from .cache import default_cache_dir  # the embedding cache's folder (cache imports this module)
-
-        path = default_cache_dir() / "onnx" / f"efficientnet-lite0-{input_size}-{digest}.onnx"
+        path = Path(folder) / f"efficientnet-lite0-{input_size}-{digest}.onnx"
         if path.exists():
             return path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        model = _preprocessing_model(input_size)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         logger.info("exporting EfficientNet-Lite0 at %d px to %s", input_size, path)
         try:
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(
-                    model,
-                    (torch.zeros(1, input_size, input_size, 3, dtype=torch.uint8),),
-                    str(tmp),
-                    input_names=["pixels"],
-                    output_names=["features"],
-                    dynamic_axes={"pixels": {0: "batch"}, "features": {0: "batch"}},
-                    opset_version=17,
-                    dynamo=False,
-                )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(_export_bytes(input_size))
             os.replace(tmp, path)
-        except Exception as exc:
-            raise ModelError(f"cannot export the model to ONNX at {path}: {exc}") from exc
         finally:
             tmp.unlink(missing_ok=True)
         return path
@@ -221,8 +237,36 @@ class OnnxEmbedder:
         return np.asarray(out, dtype=np.float32)
 
 
-def _available_engines() -> dict[str, Callable[..., Embedder]]:
-    """Only engines whose libraries import (and whose hardware is present) are listed."""
+def _export_bytes(input_size: int) -> bytes:
+    """The preprocessing model at ``input_size`` as an ONNX graph, in memory."""
+    import torch
+
+    buffer = io.BytesIO()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _preprocessing_model(input_size),
+                (torch.zeros(1, input_size, input_size, 3, dtype=torch.uint8),),
+                buffer,
+                input_names=["pixels"],
+                output_names=["features"],
+                dynamic_axes={"pixels": {0: "batch"}, "features": {0: "batch"}},
+                opset_version=17,
+                dynamo=False,
+            )
+    except Exception as exc:
+        raise ModelError(f"cannot export the model to ONNX: {exc}") from exc
+    return buffer.getvalue()
+
+
+def _onnx_embedder(input_size: int = 224, device: str = "auto", export_dir: Path | None = None) -> OnnxEmbedder:
+    return OnnxEmbedder(input_size, device, export_dir=export_dir)
+
+
+@functools.cache
+def available_engines() -> dict[str, Callable[..., Embedder]]:
+    """The engines whose libraries import and whose hardware is present (probed once, lazily)."""
     engines: dict[str, Callable[..., Embedder]] = {"torch": TorchEmbedder}
     if cpu_has_bf16():
         engines["torch-bf16"] = _bf16_embedder
@@ -233,45 +277,59 @@ def _available_engines() -> dict[str, Callable[..., Embedder]]:
             engines["torch-fp16"] = _fp16_embedder
     except Exception:
         pass
-    try:
-        import onnxruntime  # noqa: F401
-
-        engines["onnx"] = OnnxEmbedder
-    except Exception:
-        pass
+    if importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None:
+        engines["onnx"] = _onnx_embedder
     return engines
 
 
-ENGINES: dict[str, Callable[..., Embedder]] = _available_engines()
+def __getattr__(name: str) -> object:
+    if name == "ENGINES":  # the registry, built on first use (it imports torch)
+        return available_engines()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-# ``model.engine=auto`` on the CPU, fastest first (docs/performance.md, "Embedding engines").
+
+# ``model.engine=auto`` on the CPU, fastest first (docs/performance.md, "Embedding engines"):
+# bf16 only where the CPU has it in hardware; ONNX Runtime beats eager fp32 everywhere.
 _CPU_PREFERENCE = ("torch-bf16", "onnx", "torch")
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:
+        return False
 
 
 def resolve_engine(name: str = "auto", device: str = "auto") -> str:
     """The engine ``auto`` stands for on this machine, or ``name`` itself."""
     if name != "auto":
         return name
-    try:
-        import torch
-
-        cuda = torch.cuda.is_available()
-    except Exception:
-        cuda = False
-    if device == "cuda" or (device == "auto" and cuda):
-        return "torch-fp16" if "torch-fp16" in ENGINES else "torch"
-    return next(e for e in _CPU_PREFERENCE if e in ENGINES)
+    engines = available_engines()
+    if device == "cuda" or (device == "auto" and _cuda_available()):
+        return "torch-fp16" if "torch-fp16" in engines else "torch"
+    return next(e for e in _CPU_PREFERENCE if e in engines)
 
 
-def create_embedder(name: str = "auto", input_size: int = 224, device: str = "auto") -> Embedder:
-    """An engine from :data:`ENGINES` by name (``auto``: the fastest one available here)."""
+def create_embedder(
+    name: str = "auto", input_size: int = 224, device: str = "auto", *, export_dir: Path | None = None
+) -> Embedder:
+    """An engine by name (``auto``: the fastest one available here).
+
+    ``export_dir``: where an engine that converts the model (ONNX) may keep the result;
+    None writes nothing anywhere.
+    """
     name = resolve_engine(name, device)
+    engines = available_engines()
     try:
-        factory = ENGINES[name]
+        factory = engines[name]
     except KeyError:
         raise ModelError(
-            f"embedding engine '{name}' is not available here; available: auto, {', '.join(ENGINES)}"
+            f"embedding engine '{name}' is not available here; available: auto, {', '.join(engines)}"
         ) from None
+    if name == "onnx":
+        return factory(input_size=input_size, device=device, export_dir=export_dir)
     return factory(input_size=input_size, device=device)
 
 
@@ -289,7 +347,8 @@ class SourceFrames:
     digests: list[bytes]
     pts: list[int | None]
     seconds: list[float | None]
-    frame_errors: dict[int, str] = field(default_factory=dict)
+    frame_errors: dict[int, str] = field(default_factory=dict)  # not decoded at all
+    frame_suspects: dict[int, str] = field(default_factory=dict)  # decoded, but damaged
     error: str | None = None
     skipped: list[int] = field(default_factory=list)  # decoded but not embedded (frame stride)
 
@@ -380,7 +439,7 @@ def embed_sources(
             if not isinstance(payload, DecodedFrame):
                 results[src].error = payload  # type: ignore[assignment]
                 if payload:
-                    logger.warning("%s: %s", sources[src].name, payload)
+                    logger.debug("%s: %s", sources[src].name, payload)  # the checks report it
                 if any(p[0] == src for p in pending):
                     waiting.append(src)
                 else:
@@ -390,6 +449,8 @@ def embed_sources(
             result.digests.append(payload.digest)
             result.pts.append(payload.pts)
             result.seconds.append(payload.seconds)
+            if payload.suspect is not None:
+                result.frame_suspects[payload.index] = payload.suspect
             if payload.pixels is None:
                 result.frame_errors[payload.index] = payload.error or "cannot decode"
                 rows[src].append(np.zeros(embedder.dim, np.float32))

@@ -19,7 +19,7 @@ from ._log import logger
 from .cache import EmbeddingCache, resolve_cache_dir
 from .checks import CheckResult, run_checks
 from .config import Config, config_to_yaml
-from .discover import Source, discover
+from .discover import Source, scan_input
 from .embed import Embedder, SourceFrames, create_embedder, embed_sources, embedder_signature
 from .embeddings_csv import embeddings_for_table
 from .errors import InputError, NoCandidatesError
@@ -96,20 +96,27 @@ def _frame_filter(config: Config) -> Callable[[int], bool] | None:
     return lambda index: (index % length) % stride == 0
 
 
-def run(config: Config, progress: Progress | None = None) -> RunResult:
-    """Run a whole selection as configured and write its outputs to ``config.output_dir``."""
+def run(config: Config, progress: Progress | None = None, *, embedder: Embedder | None = None) -> RunResult:
+    """Run a whole selection as configured and write its outputs to ``config.output_dir``.
+
+    ``embedder``: any object with the :class:`~framepick.embed.Embedder` protocol, used
+    instead of the configured model (its ``signature`` keys the cache).
+    """
     input_dir, output_dir = _check_paths(config)
     timings: dict[str, float] = {}
     with _run_log() as log_lines:
         with _timed(timings, "discover"):
-            sources = discover(input_dir, exclude=output_dir)
+            found = scan_input(input_dir, exclude=output_dir)
+            sources = found.sources
+        for name, reason in found.skipped.items():
+            logger.warning("skipped %s: %s", name, reason)
         if not sources:
-            raise InputError(f"no videos or images found under '{config.input_dir}'")
+            raise InputError(_nothing_found(config, found.skipped))
         logger.info("%d sources", len(sources))
 
         with _timed(timings, "decode_embed"):
             tick = (lambda n: progress("embed", n, None)) if progress else None
-            results, dim, work = _decode_and_embed(config, sources, tick)
+            results, dim, work = _decode_and_embed(config, sources, tick, embedder)
             table = build_table(sources, results, dim)
 
         with _timed(timings, "checks"):
@@ -143,6 +150,7 @@ def run(config: Config, progress: Progress | None = None) -> RunResult:
         result.report = _build_report(result, timings)
         result.report["counts"].update(work)
         result.report["duplicates"] = checks.duplicate_of
+        result.report["skipped"] = found.skipped
         logger.info(result.report["stopping"]["message"])
 
         with _timed(timings, "write"):
@@ -163,7 +171,7 @@ class _DecodeOnly:
 
 
 def _decode_and_embed(
-    config: Config, sources: list[Source], tick: Callable[[int], None] | None
+    config: Config, sources: list[Source], tick: Callable[[int], None] | None, given: Embedder | None = None
 ) -> tuple[list[SourceFrames], int, dict[str, int]]:
     """Per-source results from the cache where possible, decoding and embedding the rest.
 
@@ -172,14 +180,15 @@ def _decode_and_embed(
     """
     engine, size, device = config.model.engine, config.model.input_size, config.model.device
     embed_frame = _frame_filter(config) if config.embeddings is None else None
-    embedder: Embedder | None = _DecodeOnly() if config.embeddings is not None else None
+    cache_root = resolve_cache_dir(config.cache_dir)
+    export_dir = cache_root / "onnx" if cache_root is not None else None
+    embedder: Embedder | None = _DecodeOnly() if config.embeddings is not None else given
     signature = embedder.signature if embedder is not None else embedder_signature(engine, size, device)
     if signature is None:  # an engine that only knows its signature once built
-        embedder = create_embedder(engine, size, device)
+        embedder = create_embedder(engine, size, device, export_dir=export_dir)
         signature = embedder.signature
     if embed_frame is not None:  # which frames carry embeddings depends on stride and length
         signature += f"/stride{config.embedding_frame_stride}of{config.selected_sequence_length}"
-    cache_root = resolve_cache_dir(config.cache_dir)
     cache = EmbeddingCache(cache_root, signature) if cache_root is not None else None
 
     results: list[SourceFrames | None] = [cache.load(s) if cache else None for s in sources]
@@ -200,7 +209,7 @@ def _decode_and_embed(
         logger.info("cache %s: %d of %d sources cached", cache.root, work["sources_from_cache"], len(sources))
     if todo:
         if embedder is None:
-            embedder = create_embedder(engine, size, device)
+            embedder = create_embedder(engine, size, device, export_dir=export_dir)
 
         def done(j: int, result: SourceFrames) -> None:
             work["frames_decoded"] += result.n_frames
@@ -218,6 +227,14 @@ def _decode_and_embed(
     if config.embeddings is not None:
         work["frames_embedded"] = 0
     return final, dim, work
+
+
+def _nothing_found(config: Config, skipped: dict[str, str]) -> str:
+    message = f"no videos or images found under '{config.input_dir}'"
+    if skipped:
+        shown = "; ".join(f"{name}: {reason}" for name, reason in list(skipped.items())[:3])
+        message += f"; skipped {len(skipped)} paths ({shown})"
+    return message
 
 
 def _nothing_usable(config: Config, sources: list[Source], results: list[SourceFrames]) -> str:
@@ -301,6 +318,8 @@ def _build_report(result: RunResult, timings: dict[str, float]) -> dict[str, Any
             "sources_corrupt": corrupt_sources,
             "frames": len(table),
             "frames_corrupt": int(checks.corrupt.sum()),
+            "frames_undecodable": int((~table.decoded).sum()),
+            "frames_damaged": checks.n_damaged,
             "frames_duplicate": int(checks.duplicate.sum()),
             "frames_usable": int(checks.usable.sum()),
             "sequence_length": length,
@@ -334,6 +353,7 @@ def _build_report(result: RunResult, timings: dict[str, float]) -> dict[str, Any
             for i, s in enumerate(result.sources)
         ],
         "corrupt": checks.corrupt_reasons,
+        "left_out": checks.left_out,
         "sequences": _sequence_entries(result),
         "config": cfg.to_dict(),
     }
