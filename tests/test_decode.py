@@ -83,3 +83,66 @@ def test_image_to_rgb_modes() -> None:
     assert image_to_rgb(gray16).getpixel((0, 0)) == (255, 255, 255)
     cmyk = Image.new("CMYK", (4, 4), (0, 0, 0, 0))
     assert image_to_rgb(cmyk).mode == "RGB"
+
+
+def test_timestamp_gaps_only_in_constant_rate_streams() -> None:
+    from framepick.decode import timestamp_gaps
+
+    cfr = list(range(0, 30 * 512, 512))
+    dropped = cfr[:7] + cfr[8:20] + cfr[22:]  # one frame missing before 7, two before 19
+    assert timestamp_gaps(dropped) == {
+        7: "follows a gap in the timestamps: about 1 frame(s) missing before it",
+        19: "follows a gap in the timestamps: about 2 frame(s) missing before it",
+    }
+    assert timestamp_gaps(cfr) == {}
+    # 29.97 fps in a millisecond time base (mkv): 33/34 ms steps are one rate, not gaps
+    ms = [round(i * 1000 / 29.97) for i in range(40)]
+    assert timestamp_gaps(ms) == {}
+    assert list(timestamp_gaps(ms[:10] + ms[11:])) == [10]
+    # variable frame rate: irregular steps say nothing about loss
+    rng = np.random.default_rng(0)
+    vfr = np.cumsum(rng.choice([1, 2, 3, 5], 60)).tolist()
+    assert timestamp_gaps(vfr) == {}
+    # a change of pace that is not a whole number of frames is not a loss
+    assert timestamp_gaps(cfr[:10] + [cfr[9] + 1280 + 512 * i for i in range(20)]) == {}
+    assert timestamp_gaps([None] * 20) == {} and timestamp_gaps(cfr[:5]) == {}
+
+
+def test_dropped_packets_and_damage_are_flagged_not_lost(tmp_path: Path) -> None:
+    """A remux without two reference packets: FFmpeg decodes on quietly; the timestamps tell."""
+    import av
+
+    from framepick.checks import run_checks
+    from framepick.embed import embed_sources
+    from framepick.table import build_table
+
+    frames = [scene_frame("checker" if t < 20 else "noise", t, 64, 64) for t in range(40)]
+    full = write_video(tmp_path / "full.mp4", frames, lossless=False)
+    root = tmp_path / "in"
+    root.mkdir()
+    with av.open(str(full)) as src, av.open(str(root / "dropped.mp4"), "w") as dst:
+        stream = src.streams.video[0]
+        out = dst.add_stream_from_template(stream)
+        for i, packet in enumerate(src.demux(stream)):
+            if packet.dts is None or i in (11, 25):
+                continue
+            packet.stream = out
+            dst.mux(packet)
+    source = discover(root)[0]
+    decoded = list(PyAVDecoder().frames(source, 16))
+    assert len(decoded) == len(decode_all(source.path)) == 38
+    assert not any(f.error for f in decoded)
+
+    class Zeros:
+        name, dim, input_size, signature = "zeros", 4, 16, "zeros"
+
+        def embed(self, pixels: np.ndarray) -> np.ndarray:
+            return np.zeros((len(pixels), 4), np.float32)
+
+    results = embed_sources([source], Zeros())
+    table = build_table([source], results, 4)
+    check = run_checks([source], results, table)
+    flagged = sorted(check.corrupt_reasons)
+    assert len(flagged) == 2 and all("gap in the timestamps" in check.corrupt_reasons[n] for n in flagged)
+    off = run_checks([source], results, table, corruptness_check=False)
+    assert off.corrupt_names == [] and not off.corrupt.any() and off.n_damaged == 2

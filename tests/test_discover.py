@@ -53,3 +53,42 @@ def test_output_inside_input_is_skipped(tmp_path: Path) -> None:
 def test_missing_input(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a folder"):
         discover(tmp_path / "nope")
+
+
+def test_symlinked_folders_are_followed_and_loops_reported(tmp_path: Path) -> None:
+    from framepick.discover import scan_input
+
+    data = tmp_path / "elsewhere" / "dataset"
+    _touch_image(data / "seq1" / "000.png")
+    _touch_image(data / "seq1" / "001.png")
+    (data / "clip.mp4").write_bytes(b"x")
+    root = tmp_path / "in"
+    root.mkdir()
+    (root / "linked").symlink_to(data, target_is_directory=True)  # a dataset linked in: read
+    (root / "again").symlink_to(data, target_is_directory=True)  # the same folder twice: once
+    (data / "seq1" / "loop").symlink_to(data, target_is_directory=True)  # a loop: reported, not followed
+    (root / "gone").symlink_to(tmp_path / "missing")  # a broken link: reported
+    found = scan_input(root)
+    assert [(s.kind, s.name) for s in found.sources] == [
+        ("video", "again/clip.mp4"),
+        ("frames", "again/seq1"),
+    ]
+    assert [p.name for p in found.sources[1].files] == ["000.png", "001.png"]
+    assert found.skipped == {
+        "again/seq1/loop": "symbolic link loop: points back to 'again', which holds it",
+        "gone": f"broken symbolic link to '{tmp_path / 'missing'}'",
+        "linked": "same folder as 'again', already read",
+    }
+
+
+def test_nothing_found_names_what_was_skipped(tmp_path: Path) -> None:
+    import framepick
+
+    root = tmp_path / "in"
+    root.mkdir()
+    (root / "cams").symlink_to(tmp_path / "unmounted", target_is_directory=True)
+    config = framepick.load_config(
+        input_dir=str(root), output_dir=str(tmp_path / "out"), stopping_condition={"n_samples": 1}
+    )
+    with pytest.raises(InputError, match=r"no videos or images found .*skipped 1 paths \(cams: broken symbolic link"):
+        framepick.run(config)

@@ -87,3 +87,47 @@ def test_config_keys() -> None:
     for key, bad in (("model.engine", "tensorrt"), ("selection_dim", 0), ("embedding_frame_stride", 0)):
         with pytest.raises(ConfigError, match=key):
             load_config(overrides={**base, key: bad})
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ({"avx2", "fma"}, False),
+        ({"avx2", "avx512f", "avx512bw", "avx512vl"}, False),  # AVX-512 alone: bf16 is emulated, slow
+        ({"avx2", "avx512f", "avx512_bf16"}, True),
+        ({"avx2", "amx_tile", "amx_bf16"}, True),
+    ],
+)
+def test_bf16_needs_real_bf16_hardware(monkeypatch: pytest.MonkeyPatch, flags: set[str], expected: bool) -> None:
+    import framepick.embed as embed
+
+    monkeypatch.setattr(embed, "_cpu_flags", lambda: flags)
+    embed.cpu_has_bf16.cache_clear()
+    try:
+        assert embed.cpu_has_bf16() is expected
+    finally:
+        embed.cpu_has_bf16.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("present", "expected"),
+    [(("torch", "torch-bf16", "onnx"), "torch-bf16"), (("torch", "onnx"), "onnx"), (("torch",), "torch")],
+)
+def test_auto_prefers_the_fastest_engine_present(
+    monkeypatch: pytest.MonkeyPatch, present: tuple[str, ...], expected: str
+) -> None:
+    import framepick.embed as embed
+
+    monkeypatch.setattr(embed, "available_engines", lambda: dict.fromkeys(present, TorchEmbedder))
+    monkeypatch.setattr(embed, "_cuda_available", lambda: False)
+    assert resolve_engine("auto", "auto") == expected
+    assert resolve_engine("torch", "auto") == "torch"
+
+
+def test_importing_framepick_loads_no_engine() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, framepick.embed; print(sorted(m for m in ('torch', 'onnxruntime') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

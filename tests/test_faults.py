@@ -484,7 +484,10 @@ def test_changed_file_and_model_settings_are_embedded_again(scenes_input: Path, 
     assert other_model.report["counts"]["frames_embedded"] == 125
 
 
-def test_cache_off_and_cache_dir_default(scenes_input: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("engine", ["torch", "onnx"])
+def test_cache_off_and_cache_dir_default(
+    scenes_input: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
     from framepick.cache import default_cache_dir, resolve_cache_dir
 
     monkeypatch.delenv("FRAMEPICK_CACHE_DIR")
@@ -497,11 +500,16 @@ def test_cache_off_and_cache_dir_default(scenes_input: Path, tmp_path: Path, mon
         load_config(input_dir="i", output_dir="o", stopping_condition={"n_samples": 5}, cache_dir="none").cache_dir
         is None
     )
+    # cache_dir=none writes nothing to any cache folder, the ONNX export included
     monkeypatch.setenv("FRAMEPICK_CACHE_DIR", str(tmp_path / "env"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     for _ in range(2):
-        off = framepick.run(cfg(scenes_input, tmp_path / "out", None, **{"stopping_condition.n_samples": 10}))
+        settings = {"stopping_condition.n_samples": 10, "model.engine": engine}
+        off = framepick.run(cfg(scenes_input, tmp_path / "out", None, **settings))
         assert off.report["counts"]["frames_embedded"] == 125
-    assert not (tmp_path / "env").exists()
+    written = [p for p in tmp_path.rglob("*") if "framepick" in p.name or p.suffix in (".onnx", ".npz")]
+    assert not (tmp_path / "env").exists() and [p for p in written if tmp_path / "out" not in p.parents] == []
 
 
 def test_precomputed_embeddings_csv(scenes_input: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
