@@ -308,7 +308,7 @@ def render_page(
     source_rows = "".join(
         f"<tr><td>{_e(s['name'])}</td><td>{_e(s['kind'])}</td><td class='n'>{s['frames']:,}</td>"
         f"<td class='n'>{s.get('candidates', 0):,}</td><td class='n'>{s.get('selected_sequences', 0):,}</td>"
-        f"<td>{_e(report.get('corrupt', {}).get(s['name'], ''))}</td></tr>"
+        f"<td>{_e(report.get('corrupt', {}).get(s['name']) or report.get('left_out', {}).get(s['name'], ''))}</td></tr>"
         for s in sources[:500]
     )
     more_sources = (
