@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ._fsutil import atomic_open
 from ._log import logger
 from .discover import Source
 from .embed import SourceFrames
@@ -112,7 +113,6 @@ class EmbeddingCache:
         if key is None:
             return False
         path = self._path(key)
-        tmp = path.with_name(f".{key}.{os.getpid()}.tmp")
         meta = {
             "version": CACHE_VERSION,
             "signature": self.signature,
@@ -122,8 +122,7 @@ class EmbeddingCache:
             "error": result.error,
         }
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
+            with atomic_open(path, "wb") as fh:
                 np.savez(
                     fh,
                     meta=np.array(json.dumps(meta)),
@@ -133,9 +132,7 @@ class EmbeddingCache:
                     pts_known=np.array([p is not None for p in result.pts], bool),
                     seconds=np.array([np.nan if s is None else s for s in result.seconds], np.float64),
                 )
-            os.replace(tmp, path)
             return True
         except OSError as exc:
             logger.warning("cannot write the embedding cache at %s: %s", self.root, exc)
-            tmp.unlink(missing_ok=True)
             return False

@@ -22,6 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ._fsutil import atomic_write
 from ._log import logger
 from .decode import DecodedFrame, decoder_for
 from .discover import Source
@@ -222,14 +223,8 @@ class OnnxEmbedder:
         path = Path(folder) / f"efficientnet-lite0-{input_size}-{digest}.onnx"
         if path.exists():
             return path
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         logger.info("exporting EfficientNet-Lite0 at %d px to %s", input_size, path)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(_export_bytes(input_size))
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write(path, _export_bytes(input_size))
         return path
 
     def embed(self, pixels: np.ndarray) -> np.ndarray:
