@@ -21,6 +21,7 @@ from .errors import (
     ModelError,
     NoCandidatesError,
     OutputError,
+    SelectionError,
 )
 from .pipeline import RunResult, run
 from .select import Selection, covering_radius, kcenter_greedy, select
@@ -42,6 +43,7 @@ __all__ = [
     "OutputError",
     "RunResult",
     "Selection",
+    "SelectionError",
     "Sequences",
     "Source",
     "SourceFrames",

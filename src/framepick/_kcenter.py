@@ -34,6 +34,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .errors import SelectionError
+
 __all__ = ["kcenter_fast", "kcenter_reference", "sq_dist"]
 
 _MARGIN = 1e-3  # relative slack of the pruning test (see module docstring)
@@ -62,11 +64,11 @@ def sq_dist(block: np.ndarray, center: np.ndarray) -> np.ndarray:
 def _check(x: np.ndarray, k: int) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=np.float32)
     if x.ndim != 2:
-        raise ValueError(f"points must be 2-D, got shape {x.shape}")
+        raise SelectionError(f"points must be 2-D, got shape {x.shape}")
     if len(x) == 0:
-        raise ValueError("no points")
+        raise SelectionError("no points to select from")
     if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+        raise SelectionError(f"k must be >= 1, got {k}")
     return x
 
 

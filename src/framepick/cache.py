@@ -33,7 +33,8 @@ from .embed import SourceFrames
 
 __all__ = ["CACHE_VERSION", "EmbeddingCache", "default_cache_dir", "resolve_cache_dir"]
 
-CACHE_VERSION = 2  # 2: FFmpeg's default error handling (indices as a plain decode), damaged frames
+# 3: the embedded mask is stored; 2: FFmpeg's default error handling (indices as a plain decode), damaged frames
+CACHE_VERSION = 3
 
 
 def default_cache_dir() -> Path:
@@ -102,6 +103,7 @@ class EmbeddingCache:
                     frame_errors={int(k): v for k, v in meta["frame_errors"].items()},
                     frame_suspects={int(k): v for k, v in meta["frame_suspects"].items()},
                     error=meta["error"],
+                    embedded=np.asarray(data["embedded"], bool),
                 )
         except Exception as exc:  # a damaged entry is a miss, never a failure
             logger.debug("cache entry %s unreadable (%s); decoding %s again", path, exc, source.name)
@@ -131,6 +133,7 @@ class EmbeddingCache:
                     pts=np.array([0 if p is None else p for p in result.pts], np.int64),
                     pts_known=np.array([p is not None for p in result.pts], bool),
                     seconds=np.array([np.nan if s is None else s for s in result.seconds], np.float64),
+                    embedded=np.asarray(result.embedded, bool),
                 )
             return True
         except OSError as exc:

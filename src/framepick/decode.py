@@ -36,7 +36,7 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 @dataclass
 class DecodedFrame:
-    """One frame: ``pixels`` is the model-sized RGB image (None when ``error`` is set).
+    """One frame: ``pixels`` is the model-sized RGB image (None when ``error`` is set, or no size was asked).
 
     ``suspect`` says why a frame that did decode may be damaged; the corruptness check
     decides whether such frames may be selected, and lists them either way.
@@ -56,8 +56,8 @@ class Decoder(Protocol):
 
     name: str
 
-    def frames(self, source: Source, size: int) -> Iterator[DecodedFrame]:
-        """Every frame of ``source`` once, in order, resized to ``size``×``size`` RGB."""
+    def frames(self, source: Source, size: int | None) -> Iterator[DecodedFrame]:
+        """Every frame of ``source`` once, in order, resized to ``size``×``size`` RGB (None: no pixels)."""
         ...
 
     def read(self, source: Source, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
@@ -152,12 +152,14 @@ class PyAVDecoder:
         if problem is not None:
             raise DecodeError(problem)
 
-    def frames(self, source: Source, size: int) -> Iterator[DecodedFrame]:
+    def frames(self, source: Source, size: int | None) -> Iterator[DecodedFrame]:
         time_base = None
         for index, frame, suspect in self._frames(source):
             try:
-                small = frame.reformat(width=size, height=size, format="rgb24", interpolation="AREA")
-                pixels = small.to_ndarray()
+                pixels = None
+                if size is not None:
+                    small = frame.reformat(width=size, height=size, format="rgb24", interpolation="AREA")
+                    pixels = small.to_ndarray()
                 digest = _frame_digest(frame)
             except Exception as exc:
                 yield DecodedFrame(index, None, b"", error=f"cannot convert frame: {_reason(exc)}")
@@ -291,14 +293,14 @@ class ImageDecoder:
 
     name = "pillow"
 
-    def frames(self, source: Source, size: int) -> Iterator[DecodedFrame]:
+    def frames(self, source: Source, size: int | None) -> Iterator[DecodedFrame]:
         for index, path in enumerate(source.files):
             try:
                 rgb = _load_rgb(path)
             except Exception as exc:
                 yield DecodedFrame(index, None, b"", error=f"cannot decode image: {_reason(exc)}")
                 continue
-            small = np.asarray(Image.fromarray(rgb).resize((size, size), Image.BILINEAR))
+            small = None if size is None else np.asarray(Image.fromarray(rgb).resize((size, size), Image.BILINEAR))
             header = f"rgb24:{rgb.shape[1]}x{rgb.shape[0]}".encode()
             yield DecodedFrame(index, small, _digest(header, rgb.data))
 
@@ -314,11 +316,14 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0][:300]
 
 
-DECODERS: dict[str, type] = {"pyav": PyAVDecoder, "pillow": ImageDecoder}
+DECODERS: dict[str, type[PyAVDecoder] | type[ImageDecoder]] = {
+    "video": PyAVDecoder,
+    "frames": ImageDecoder,
+    "image": ImageDecoder,
+}
+"""The backend for each kind of source (both import with framepick's own dependencies)."""
 
 
 def decoder_for(source: Source) -> Decoder:
     """The backend that reads this kind of source."""
-    if source.kind == "video":
-        return PyAVDecoder()
-    return ImageDecoder()
+    return DECODERS[source.kind]()

@@ -336,27 +336,55 @@ def embedder_signature(name: str, input_size: int, device: str = "auto") -> str 
 
 @dataclass
 class SourceFrames:
-    """Everything decoding and embedding learnt about one source, one row per frame."""
+    """Everything scanning and embedding learnt about one source, one row per frame."""
 
-    embeddings: np.ndarray
+    embeddings: np.ndarray  # (n, dim) float32; zero rows where ``embedded`` is False
     digests: list[bytes]
     pts: list[int | None]
     seconds: list[float | None]
     frame_errors: dict[int, str] = field(default_factory=dict)  # not decoded at all
     frame_suspects: dict[int, str] = field(default_factory=dict)  # decoded, but damaged
     error: str | None = None
-    skipped: list[int] = field(default_factory=list)  # decoded but not embedded (frame stride)
+    embedded: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # went through the model
 
     @property
     def n_frames(self) -> int:
         return len(self.digests)
 
 
-_END = object()
+@dataclass(frozen=True)
+class _Frame:
+    """Queue message: one scanned frame of source ``src``."""
+
+    src: int
+    frame: DecodedFrame
 
 
-def _decode_all(sources: Sequence[Source], size: int, out: queue.Queue, stop: threading.Event) -> None:
-    """Producer thread: (source index, frame) items, then (source index, error or None)."""
+@dataclass(frozen=True)
+class _SourceEnd:
+    """Queue message: source ``src`` is scanned; ``error`` is its source-level problem."""
+
+    src: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """Queue message: the scanning thread failed; the consumer re-raises ``exc``."""
+
+    exc: BaseException
+
+
+@dataclass(frozen=True)
+class _Done:
+    """Queue message: the scanning thread has finished."""
+
+
+_Message = _Frame | _SourceEnd | _Failed | _Done
+
+
+def _scan_all(sources: Sequence[Source], size: int | None, out: queue.Queue, stop: threading.Event) -> None:
+    """Producer thread: every frame of every source, then the source's end, in order."""
     try:
         for i, source in enumerate(sources):
             error: str | None = None
@@ -364,105 +392,130 @@ def _decode_all(sources: Sequence[Source], size: int, out: queue.Queue, stop: th
                 for frame in decoder_for(source).frames(source, size):
                     if stop.is_set():
                         return
-                    out.put((i, frame))
+                    out.put(_Frame(i, frame))
             except DecodeError as exc:
                 error = str(exc)
-            out.put((i, error))
+            out.put(_SourceEnd(i, error))
     except BaseException as exc:  # surfaced in the consumer
-        out.put(exc)
+        out.put(_Failed(exc))
     finally:
-        out.put(_END)
+        out.put(_Done())
 
 
-def _iter_queue(out: queue.Queue) -> Iterator[object]:
+def _messages(out: queue.Queue) -> Iterator[_Frame | _SourceEnd]:
     while True:
-        item = out.get()
-        if item is _END:
+        item: _Message = out.get()
+        if isinstance(item, _Done):
             return
-        if isinstance(item, BaseException):
-            raise item
+        if isinstance(item, _Failed):
+            raise item.exc
         yield item
+
+
+class _Batcher:
+    """Collects per-source rows and runs the model on full batches."""
+
+    def __init__(
+        self,
+        n_sources: int,
+        embedder: Embedder | None,
+        batch_size: int,
+        progress: Callable[[int], None] | None,
+        on_source_done: Callable[[int, SourceFrames], None] | None,
+    ) -> None:
+        self.embedder, self.batch_size, self.progress, self.on_source_done = (
+            embedder, batch_size, progress, on_source_done,
+        )  # fmt: skip
+        self.dim = embedder.dim if embedder is not None else 0
+        self.results = [SourceFrames(np.zeros((0, self.dim), np.float32), [], [], []) for _ in range(n_sources)]
+        self.rows: list[list[np.ndarray | None]] = [[] for _ in range(n_sources)]
+        self.masks: list[list[bool]] = [[] for _ in range(n_sources)]
+        self.pending: list[tuple[int, int, np.ndarray]] = []  # (source, row, pixels)
+        self.waiting: list[int] = []  # ended sources with frames still in ``pending``
+
+    def add(self, src: int, frame: DecodedFrame, embed: bool) -> None:
+        result = self.results[src]
+        result.digests.append(frame.digest)
+        result.pts.append(frame.pts)
+        result.seconds.append(frame.seconds)
+        if frame.suspect is not None:
+            result.frame_suspects[frame.index] = frame.suspect
+        if frame.error is not None:
+            result.frame_errors[frame.index] = frame.error
+        embed = embed and frame.error is None and self.embedder is not None and frame.pixels is not None
+        self.masks[src].append(embed)
+        if not embed:
+            self.rows[src].append(np.zeros(self.dim, np.float32))
+            if self.progress is not None:
+                self.progress(1)
+            return
+        self.rows[src].append(None)
+        self.pending.append((src, len(self.rows[src]) - 1, frame.pixels))  # type: ignore[arg-type]
+        if len(self.pending) >= self.batch_size:
+            self.flush()
+
+    def end(self, src: int, error: str | None) -> None:
+        self.results[src].error = error
+        if error:
+            logger.debug("%s", error)  # the checks report it
+        if any(p[0] == src for p in self.pending):
+            self.waiting.append(src)
+        else:
+            self._finish(src)
+
+    def flush(self) -> None:
+        if self.pending and self.embedder is not None:
+            vectors = self.embedder.embed(np.stack([pixels for _, _, pixels in self.pending]))
+            for (src, row, _), vector in zip(self.pending, vectors):
+                self.rows[src][row] = vector
+            if self.progress is not None:
+                self.progress(len(self.pending))
+            self.pending.clear()
+        for src in self.waiting:
+            self._finish(src)
+        self.waiting.clear()
+
+    def _finish(self, src: int) -> None:
+        result = self.results[src]
+        if self.rows[src]:
+            result.embeddings = np.vstack(self.rows[src]).astype(np.float32, copy=False)  # type: ignore[arg-type]
+        result.embedded = np.array(self.masks[src], bool)
+        self.rows[src], self.masks[src] = [], []
+        if self.on_source_done is not None:
+            self.on_source_done(src, result)
 
 
 def embed_sources(
     sources: Sequence[Source],
-    embedder: Embedder,
+    embedder: Embedder | None,
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
     on_source_done: Callable[[int, SourceFrames], None] | None = None,
     embed_frame: Callable[[int], bool] | None = None,
 ) -> list[SourceFrames]:
-    """Decode and embed every frame of every source, in order; one result per source.
+    """Scan every frame of every source (digest, timestamps, damage) and embed the masked ones.
 
-    ``on_source_done(i, result)`` is called as soon as source ``i`` is complete (all its
-    frames embedded), e.g. to cache it while later sources are still being decoded.
-    ``embed_frame(frame_index)`` false: the frame is decoded (digest, corruptness) but not
-    run through the model; its row stays zero and its index goes to ``result.skipped``.
+    Scanning runs in a background thread (FFmpeg releases the GIL); the calling thread runs
+    the model on full batches, and only a bounded number of model-sized frames is in memory.
+    ``embed_frame(frame_index)`` false, or ``embedder`` None (precomputed embeddings): the
+    frame is scanned but not run through the model; its row stays zero and
+    ``result.embedded`` says so. ``on_source_done(i, result)`` is called as soon as source
+    ``i`` is complete, e.g. to cache it while later sources are still being scanned.
     """
-    size = embedder.input_size
-    results = [SourceFrames(np.zeros((0, embedder.dim), np.float32), [], [], []) for _ in sources]
-    rows: list[list[np.ndarray | None]] = [[] for _ in sources]
-    pending: list[tuple[int, int, np.ndarray]] = []  # (source, row, pixels)
-    waiting: list[int] = []  # ended sources with frames still in ``pending``
-
-    def finish(src: int) -> None:
-        if rows[src]:
-            results[src].embeddings = np.vstack(rows[src]).astype(np.float32, copy=False)  # type: ignore[arg-type]
-        rows[src] = []
-        if on_source_done is not None:
-            on_source_done(src, results[src])
-
-    def flush() -> None:
-        if pending:
-            vectors = embedder.embed(np.stack([pixels for _, _, pixels in pending]))
-            for (src, row, _), vector in zip(pending, vectors):
-                rows[src][row] = vector
-            if progress is not None:
-                progress(len(pending))
-            pending.clear()
-        for src in waiting:
-            finish(src)
-        waiting.clear()
-
+    size = embedder.input_size if embedder is not None else None
+    batcher = _Batcher(len(sources), embedder, batch_size, progress, on_source_done)
     out: queue.Queue = queue.Queue(maxsize=4 * batch_size)
     stop = threading.Event()
-    worker = threading.Thread(target=_decode_all, args=(sources, size, out, stop), daemon=True)
+    worker = threading.Thread(target=_scan_all, args=(sources, size, out, stop), daemon=True)
     worker.start()
     try:
-        for item in _iter_queue(out):
-            src, payload = item  # type: ignore[misc]
-            if not isinstance(payload, DecodedFrame):
-                results[src].error = payload  # type: ignore[assignment]
-                if payload:
-                    logger.debug("%s: %s", sources[src].name, payload)  # the checks report it
-                if any(p[0] == src for p in pending):
-                    waiting.append(src)
-                else:
-                    finish(src)
-                continue
-            result = results[src]
-            result.digests.append(payload.digest)
-            result.pts.append(payload.pts)
-            result.seconds.append(payload.seconds)
-            if payload.suspect is not None:
-                result.frame_suspects[payload.index] = payload.suspect
-            if payload.pixels is None:
-                result.frame_errors[payload.index] = payload.error or "cannot decode"
-                rows[src].append(np.zeros(embedder.dim, np.float32))
-                if progress is not None:
-                    progress(1)
-                continue
-            if embed_frame is not None and not embed_frame(payload.index):
-                result.skipped.append(payload.index)
-                rows[src].append(np.zeros(embedder.dim, np.float32))
-                if progress is not None:
-                    progress(1)
-                continue
-            rows[src].append(None)
-            pending.append((src, len(rows[src]) - 1, payload.pixels))
-            if len(pending) >= batch_size:
-                flush()
-        flush()
+        for message in _messages(out):
+            if isinstance(message, _SourceEnd):
+                batcher.end(message.src, message.error)
+            else:
+                index = message.frame.index
+                batcher.add(message.src, message.frame, embed_frame is None or embed_frame(index))
+        batcher.flush()
     finally:
         stop.set()
         while worker.is_alive():  # unblock a producer waiting on a full queue
@@ -470,4 +523,4 @@ def embed_sources(
                 out.get_nowait()
             except queue.Empty:
                 worker.join(0.05)
-    return results
+    return batcher.results

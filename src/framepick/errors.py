@@ -23,6 +23,10 @@ class NoCandidatesError(InputError):
     """No candidate sequence exists, so nothing can be selected."""
 
 
+class SelectionError(FramepickError, ValueError):
+    """The vectors given to a selection kernel cannot be selected from (shape, values, k)."""
+
+
 class DecodeError(FramepickError):
     """A file or frame cannot be decoded; the message is the reason recorded for it."""
 

@@ -22,7 +22,7 @@ from .config import Config, config_to_yaml
 from .discover import Source, scan_input
 from .embed import Embedder, SourceFrames, create_embedder, embed_sources, embedder_signature
 from .embeddings_csv import embeddings_for_table
-from .errors import InputError, NoCandidatesError
+from .errors import InputError, NoCandidatesError, OutputError
 from .report import write_report
 from .select import Selection, select
 from .sequences import Sequences, make_sequences, sequence_embeddings
@@ -127,6 +127,7 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
             raise NoCandidatesError(_nothing_usable(config, sources, results))
         if config.embeddings is not None:
             table.embeddings = embeddings_for_table(config.embeddings, table.names, checks.usable)
+            table.embedded = table.decoded.copy()  # every decoded frame has its row from the file
         if config.normalize_embeddings:
             _normalize(table.embeddings)
 
@@ -158,46 +159,32 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
     return result
 
 
-class _DecodeOnly:
-    """The engine of a run with ``embeddings=PATH``: decodes (names, checks), embeds nothing."""
-
-    name = "decode-only"
-    dim = 0
-    input_size = 16
-    signature = "decode-only"
-
-    def embed(self, pixels: np.ndarray) -> np.ndarray:
-        return np.zeros((len(pixels), 0), np.float32)
+def _signature(config: Config, embedder: Embedder | None) -> str:
+    """What the cached scan results depend on besides the files: the engine, and the stride mask."""
+    if config.embeddings is not None:
+        return "scan-only"
+    model = config.model
+    if embedder is not None:
+        signature = embedder.signature
+    else:
+        signature = embedder_signature(model.engine, model.input_size, model.device) or model.engine
+    if _frame_filter(config) is not None:  # which frames carry embeddings depends on stride and length
+        signature += f"/stride{config.embedding_frame_stride}of{config.selected_sequence_length}"
+    return signature
 
 
 def _decode_and_embed(
     config: Config, sources: list[Source], tick: Callable[[int], None] | None, given: Embedder | None = None
 ) -> tuple[list[SourceFrames], int, dict[str, int]]:
-    """Per-source results from the cache where possible, decoding and embedding the rest.
+    """Per-source results from the cache where possible, scanning and embedding the rest.
 
-    The model is only loaded when some source is not cached. Returns the results, the
-    embedding dimension and the work counts for report.json.
+    The model is only loaded when some source is not cached, and never with precomputed
+    ``embeddings``. Returns the results, the embedding dimension and the work counts.
     """
-    engine, size, device = config.model.engine, config.model.input_size, config.model.device
-    embed_frame = _frame_filter(config) if config.embeddings is None else None
+    model = config.model
     cache_root = resolve_cache_dir(config.cache_dir)
-    export_dir = cache_root / "onnx" if cache_root is not None else None
-    embedder: Embedder | None = _DecodeOnly() if config.embeddings is not None else given
-    signature = embedder.signature if embedder is not None else embedder_signature(engine, size, device)
-    if signature is None:  # an engine that only knows its signature once built
-        embedder = create_embedder(engine, size, device, export_dir=export_dir)
-        signature = embedder.signature
-    if embed_frame is not None:  # which frames carry embeddings depends on stride and length
-        signature += f"/stride{config.embedding_frame_stride}of{config.selected_sequence_length}"
-    cache = EmbeddingCache(cache_root, signature) if cache_root is not None else None
-
+    cache = EmbeddingCache(cache_root, _signature(config, given)) if cache_root is not None else None
     results: list[SourceFrames | None] = [cache.load(s) if cache else None for s in sources]
-    if embed_frame is not None:  # the cache keeps no skip list: derive it again
-        for result in results:
-            if result is not None:
-                result.skipped = [
-                    i for i in range(result.n_frames) if i not in result.frame_errors and not embed_frame(i)
-                ]
     todo = [i for i, r in enumerate(results) if r is None]
     work = {
         "sources_from_cache": len(sources) - len(todo),
@@ -207,26 +194,27 @@ def _decode_and_embed(
     }
     if cache is not None:
         logger.info("cache %s: %d of %d sources cached", cache.root, work["sources_from_cache"], len(sources))
+    embedder = given
+    if todo and embedder is None and config.embeddings is None:
+        export_dir = cache_root / "onnx" if cache_root is not None else None
+        embedder = create_embedder(model.engine, model.input_size, model.device, export_dir=export_dir)
     if todo:
-        if embedder is None:
-            embedder = create_embedder(engine, size, device, export_dir=export_dir)
 
         def done(j: int, result: SourceFrames) -> None:
             work["frames_decoded"] += result.n_frames
-            work["frames_embedded"] += result.n_frames - len(result.frame_errors) - len(result.skipped)
+            work["frames_embedded"] += int(result.embedded.sum())
             if cache is not None:
                 cache.store(sources[todo[j]], result)
 
-        if embedder.name != "decode-only":
+        if embedder is not None:
             logger.info("embedding engine: %s (%s)", embedder.name, embedder.signature)
-        fresh = embed_sources([sources[i] for i in todo], embedder, config.model.batch_size, tick, done, embed_frame)
+        chosen = [sources[i] for i in todo]
+        fresh = embed_sources(chosen, embedder, model.batch_size, tick, done, _frame_filter(config))
         for i, result in zip(todo, fresh):
             results[i] = result
     final = [r for r in results if r is not None]
-    dim = embedder.dim if embedder is not None else int(final[0].embeddings.shape[1])
-    if config.embeddings is not None:
-        work["frames_embedded"] = 0
-    return final, dim, work
+    dim = 0 if config.embeddings is not None else embedder.dim if embedder is not None else final[0].embeddings.shape[1]
+    return final, int(dim), work
 
 
 def _nothing_found(config: Config, skipped: dict[str, str]) -> str:
@@ -384,6 +372,17 @@ def _remove_stale_staging(output_dir: Path) -> None:
 
 def _write_outputs(result: RunResult, output_dir: Path, log_lines: list[str]) -> None:
     """Assemble the outputs in a hidden folder inside ``output_dir``, then move them into place."""
+    try:
+        _stage_and_move(result, output_dir, log_lines)
+    except OSError as exc:
+        where = exc.filename or output_dir
+        reason = exc.strerror or str(exc)
+        raise OutputError(
+            f"cannot write the results to '{where}': {reason}; check output_dir's space and permissions"
+        ) from exc
+
+
+def _stage_and_move(result: RunResult, output_dir: Path, log_lines: list[str]) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(output_dir)
     staging = output_dir / f"{_STAGING_PREFIX}{os.getpid()}"

@@ -68,9 +68,7 @@ def build_table(sources: Sequence[Source], results: Sequence[SourceFrames], dim:
         ok = np.ones(n, bool)
         ok[list(result.frame_errors)] = False
         decoded.append(ok)
-        done = ok.copy()
-        done[result.skipped] = False
-        embedded.append(done)
+        embedded.append(np.asarray(result.embedded, bool) & ok)
     cat = lambda parts, dtype: np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)  # noqa: E731
     return FrameTable(
         names=names,

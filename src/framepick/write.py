@@ -14,16 +14,12 @@ from .decode import decoder_for
 from .discover import Source
 
 __all__ = [
-    "SelectedSequence",
     "dump_frames",
     "format_floats",
     "write_embeddings_csv",
     "write_json",
     "write_lines",
 ]
-
-
-SelectedSequence = dict[str, Any]
 
 
 def write_lines(path: Path, lines: Iterable[str]) -> None:
