@@ -7,8 +7,7 @@ by piece: :func:`discover`, :func:`embed_sources`, :func:`build_table`, :func:`r
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .checks import CheckResult, run_checks
 from .config import Config, ModelConfig, StoppingCondition, describe_keys, load_config
 from .discover import Source, discover

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from ._version import __version__
 from .config import Config, describe_keys, load_config, parse_overrides
 from .errors import ConfigError, FramepickError
 

@@ -213,7 +213,7 @@ class OnnxEmbedder:
         """The ONNX file for ``input_size`` in ``folder``, exported now if missing (OSError if unwritable)."""
         import torch
 
-        from . import __version__
+        from ._version import __version__
         from .models.efficientnet_lite import weights_path
 
         weights = weights_path()

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
 from ._log import logger
+from ._version import __version__
 from .cache import EmbeddingCache, resolve_cache_dir
 from .checks import CheckResult, run_checks
 from .config import Config, config_to_yaml
