@@ -86,3 +86,27 @@ def decode_all(path: Path) -> list[np.ndarray]:
     """Reference decode: every frame as RGB, single-threaded."""
     with av.open(str(path)) as container:
         return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+class FakeEmbedder:
+    """A cheap, deterministic stand-in for the model, for tests that are not about the model.
+
+    The features are the frame's colours on a 4×4 grid (48 values in [0, 1]): frames of one
+    scene (a moving square on a pattern) land close together and different scenes far apart,
+    which is all selection, checks, caching and the report need. It satisfies the
+    ``framepick.embed.Embedder`` protocol and goes in through ``framepick.run(embedder=...)``.
+    """
+
+    name = "fake"
+    dim = 48
+    input_size = 32
+    signature = "fake-grid/32"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, pixels: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        x = np.asarray(pixels, np.float32) / 255.0
+        n = len(x)
+        return np.ascontiguousarray(x.reshape(n, 4, 8, 4, 8, 3).mean(axis=(2, 4)).reshape(n, self.dim))

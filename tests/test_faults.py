@@ -20,7 +20,7 @@ from PIL import Image
 import framepick
 from framepick import load_config
 from framepick.cli import main
-from media import decode_all, frame_folder, scene_frame
+from media import FakeEmbedder, decode_all, frame_folder, scene_frame
 
 L = 5  # sequence length of these tests
 
@@ -129,7 +129,7 @@ def bad_input(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
 def bad_run(bad_input, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     root, refs = bad_input
     out = tmp_path_factory.mktemp("badrun") / "out"
-    result = framepick.run(cfg(root, out, None, dump_dataset=True))
+    result = framepick.run(cfg(root, out, None, dump_dataset=True), embedder=FakeEmbedder())
     return result, out, refs
 
 
@@ -302,7 +302,7 @@ def dup_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_exact_duplicates_inside_and_across_videos(dup_input: Path, tmp_path: Path) -> None:
-    result = framepick.run(cfg(dup_input, tmp_path / "out", tmp_path / "cache"))
+    result = framepick.run(cfg(dup_input, tmp_path / "out", tmp_path / "cache"), embedder=FakeEmbedder())
     listed = read_lines(tmp_path / "out/filenames/duplicate_filenames.txt")
     assert listed == [
         *(f"cam-{i:02d}-mp4.png" for i in (5, 6, 7, 13, 14)),
@@ -318,7 +318,11 @@ def test_exact_duplicates_inside_and_across_videos(dup_input: Path, tmp_path: Pa
     embedded = [row[0] for row in csv.reader(open(tmp_path / "out/data/embeddings.csv"))][1:]
     assert "cam-12-mp4.png" in embedded and "cam-13-mp4.png" not in embedded
 
-    off = framepick.run(cfg(dup_input, tmp_path / "out2", tmp_path / "cache", remove_exact_duplicates=False))
+    fake = FakeEmbedder()
+    off = framepick.run(
+        cfg(dup_input, tmp_path / "out2", tmp_path / "cache", remove_exact_duplicates=False), embedder=fake
+    )
+    assert fake.calls == 0
     assert read_lines(tmp_path / "out2/filenames/duplicate_filenames.txt") == []
     assert len(off.report["sequences"]) == 12
     assert off.report["counts"]["frames_embedded"] == 0, "the cache holds every frame already"
@@ -405,7 +409,9 @@ def test_failure_at_any_step_of_the_move_leaves_no_result(
 
     out = tmp_path / "out"
     cache = tmp_path / "cache"
-    first = framepick.run(cfg(scenes_input, out, cache, **{"stopping_condition.n_samples": 10}))
+    first = framepick.run(
+        cfg(scenes_input, out, cache, **{"stopping_condition.n_samples": 10}), embedder=FakeEmbedder()
+    )
     real_replace = os.replace
     for k in range(len(pipeline._OUTPUTS)):  # fail the k-th move
         calls = {"n": 0}
@@ -420,7 +426,9 @@ def test_failure_at_any_step_of_the_move_leaves_no_result(
 
         monkeypatch.setattr(pipeline.os, "replace", failing)
         with pytest.raises(framepick.OutputError, match="simulated") as failure:
-            framepick.run(cfg(scenes_input, out, cache, **{"stopping_condition.n_samples": 20}))
+            framepick.run(
+                cfg(scenes_input, out, cache, **{"stopping_condition.n_samples": 20}), embedder=FakeEmbedder()
+            )
         assert isinstance(failure.value.__cause__, OSError)
         monkeypatch.setattr(pipeline.os, "replace", real_replace)
         now = _tree(out)
@@ -436,29 +444,25 @@ def test_failure_at_any_step_of_the_move_leaves_no_result(
     assert err.startswith("framepick: error: cannot write the results to") and "No space left" in err, err
     monkeypatch.setattr(pipeline.os, "replace", real_replace)
     # and a clean rerun is complete again, from the cache
-    again = framepick.run(cfg(scenes_input, out, cache, **{"stopping_condition.n_samples": 10}))
+    fake = FakeEmbedder()
+    again = framepick.run(cfg(scenes_input, out, cache, **{"stopping_condition.n_samples": 10}), embedder=fake)
     assert again.selected_frame_names == first.selected_frame_names
-    assert again.report["counts"]["frames_embedded"] == 0
+    assert again.report["counts"]["frames_embedded"] == 0 and fake.calls == 0
 
 
 # ------------------------------------------------------------------------------ cache and reruns
 
 
-def test_rerun_with_other_selection_settings_decodes_and_embeds_nothing(
-    scenes_input: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import framepick.pipeline as pipeline
-
+def test_rerun_with_other_selection_settings_decodes_and_embeds_nothing(scenes_input: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    first = framepick.run(cfg(scenes_input, tmp_path / "o1", cache, **{"stopping_condition.n_samples": 10}))
+    fake = FakeEmbedder()
+    first = framepick.run(
+        cfg(scenes_input, tmp_path / "o1", cache, **{"stopping_condition.n_samples": 10}), embedder=fake
+    )
     counts = first.report["counts"]
     assert counts["frames_decoded"] == counts["frames"] == 125
     assert counts["frames_embedded"] == 125 and counts["frames_from_cache"] == 0
-
-    def no_model(*args: object, **kw: object) -> None:
-        raise AssertionError("a fully cached rerun must not load the model")
-
-    monkeypatch.setattr(pipeline, "create_embedder", no_model)
+    calls = fake.calls
     for i, change in enumerate(
         [
             {"stopping_condition.n_samples": 20},
@@ -467,14 +471,31 @@ def test_rerun_with_other_selection_settings_decodes_and_embeds_nothing(
             {"normalize_embeddings": False},  # the cache holds raw embeddings
         ]
     ):
-        again = framepick.run(cfg(scenes_input, tmp_path / f"r{i}", cache, **change))
+        again = framepick.run(cfg(scenes_input, tmp_path / f"r{i}", cache, **change), embedder=fake)
         c = again.report["counts"]
         assert (c["frames_decoded"], c["frames_embedded"], c["frames_from_cache"]) == (0, 0, 125), change
         assert c["sources_from_cache"] == 3
+        assert fake.calls == calls, "a fully cached rerun must not run the model"
     # same settings: same embeddings as computed, bit for bit
-    same = framepick.run(cfg(scenes_input, tmp_path / "same", cache, **{"stopping_condition.n_samples": 10}))
+    same = framepick.run(
+        cfg(scenes_input, tmp_path / "same", cache, **{"stopping_condition.n_samples": 10}), embedder=fake
+    )
     np.testing.assert_array_equal(same.table.embeddings, first.table.embeddings)
     assert same.selected_frame_names == first.selected_frame_names
+
+
+def test_fully_cached_rerun_never_loads_the_model(scenes_input: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import framepick.pipeline as pipeline
+
+    cache = tmp_path / "cache"
+    framepick.run(cfg(scenes_input, tmp_path / "o1", cache, **{"stopping_condition.n_samples": 10}))
+
+    def no_model(*args: object, **kw: object) -> None:
+        raise AssertionError("a fully cached rerun must not load the model")
+
+    monkeypatch.setattr(pipeline, "create_embedder", no_model)
+    again = framepick.run(cfg(scenes_input, tmp_path / "o2", cache, **{"stopping_condition.n_samples": 20}))
+    assert again.report["counts"]["frames_from_cache"] == 125
 
 
 def test_changed_file_and_model_settings_are_embedded_again(scenes_input: Path, tmp_path: Path) -> None:
@@ -524,7 +545,10 @@ def test_cache_off_and_cache_dir_default(
 
 
 def test_precomputed_embeddings_csv(scenes_input: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    first = framepick.run(cfg(scenes_input, tmp_path / "o1", tmp_path / "c1", **{"stopping_condition.n_samples": 20}))
+    first = framepick.run(
+        cfg(scenes_input, tmp_path / "o1", tmp_path / "c1", **{"stopping_condition.n_samples": 20}),
+        embedder=FakeEmbedder(),
+    )
     csv_path = tmp_path / "o1/data/embeddings.csv"
     again = framepick.run(
         cfg(

@@ -14,7 +14,7 @@ from PIL import Image
 
 import framepick
 from framepick import InputError, NoCandidatesError, load_config
-from media import decode_all
+from media import FakeEmbedder, decode_all
 
 # (source, first frame of scene) -> scene; every scene is 20 frames long.
 SCENES = {
@@ -152,14 +152,15 @@ def test_dumped_frames_are_pixel_identical(run_60, scenes_input: Path) -> None: 
             np.testing.assert_array_equal(dumped, expected)
 
 
-def _run(scenes_input: Path, out: Path, **settings: object) -> framepick.RunResult:
+def _run(scenes_input: Path, out: Path, real_model: bool = False, **settings: object) -> framepick.RunResult:
+    """A run with the cheap fake embedder (selection logic), or the real model at 64 px."""
     base: dict[str, object] = {"input_dir": str(scenes_input), "output_dir": str(out), "model.input_size": 64}
-    return framepick.run(load_config(overrides=base | settings))
+    return framepick.run(load_config(overrides=base | settings), embedder=None if real_model else FakeEmbedder())
 
 
 def test_deterministic_rerun(scenes_input: Path, tmp_path: Path, run_60) -> None:  # type: ignore[no-untyped-def]
     _, first = run_60
-    _run(scenes_input, tmp_path / "again", selected_sequence_length=10, **{"stopping_condition.n_samples": 60})
+    _run(scenes_input, tmp_path / "again", True, selected_sequence_length=10, **{"stopping_condition.n_samples": 60})
     for rel in ("data/sequence_information.json", "data/embeddings.csv", "filenames/sampled_filenames.txt"):
         assert (tmp_path / "again" / rel).read_bytes() == (first / rel).read_bytes(), rel
 

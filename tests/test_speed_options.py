@@ -9,10 +9,14 @@ import numpy as np
 
 from framepick import load_config, run
 from framepick.write import write_embeddings_csv
+from media import FakeEmbedder
 
 
 def _run(src: Path, out: Path, fast: dict, **words: object):  # type: ignore[no-untyped-def]
-    return run(load_config(overrides={"input_dir": str(src), "output_dir": str(out), **fast, **words}))
+    """Speed options are about frames and vectors, not the model: the fake embedder."""
+    return run(
+        load_config(overrides={"input_dir": str(src), "output_dir": str(out), **fast, **words}), embedder=FakeEmbedder()
+    )
 
 
 def test_frame_stride_embeds_every_sth_frame_of_a_sequence(scenes_input: Path, tmp_path: Path, fast: dict) -> None:
@@ -41,13 +45,13 @@ def test_selection_dim_auto(scenes_input: Path, tmp_path: Path, fast: dict) -> N
     assert resolve_selection_dim("auto", 50_000) == -1 and resolve_selection_dim("auto", 50_001) == 64
     assert resolve_selection_dim(32, 10) == 32
     result = _run(scenes_input, tmp_path / "o", fast, **{"stopping_condition.n_samples": 6})
-    assert result.report["metrics"]["selection_dim"] == 1280  # few candidates: full dimension
+    assert result.report["metrics"]["selection_dim"] == FakeEmbedder.dim  # few candidates: full dimension
 
 
 def test_selection_dim_and_engine(scenes_input: Path, tmp_path: Path, fast: dict) -> None:
     full = _run(scenes_input, tmp_path / "a", fast, selection_dim=-1, **{"stopping_condition.n_samples": 6})
     low = _run(scenes_input, tmp_path / "b", fast, selection_dim=8, **{"stopping_condition.n_samples": 6})
-    assert full.report["metrics"]["selection_dim"] == 1280 and low.report["metrics"]["selection_dim"] == 8
+    assert full.report["metrics"]["selection_dim"] == FakeEmbedder.dim and low.report["metrics"]["selection_dim"] == 8
 
     # the scenes are far apart: both pick one frame from each of the 6 scenes (b.mp4's
     # 5-frame tail, frames 40-44, still shows its second scene)
