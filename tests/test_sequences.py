@@ -50,3 +50,14 @@ def test_sequence_embedding_is_mean(length: int) -> None:
     means = sequence_embeddings(emb, seqs)
     expected = emb.reshape(8 // length, length, 5).mean(axis=1)
     np.testing.assert_allclose(means, expected, rtol=1e-6)
+
+
+def test_sequence_layout_is_the_one_rule_for_strided_embedding() -> None:
+    from framepick.sequences import SequenceLayout
+
+    layout = SequenceLayout(length=10, stride=3)
+    assert [i for i in range(25) if layout.embeds(i)] == [0, 3, 6, 9, 10, 13, 16, 19, 20, 23]
+    assert layout.per_sequence == 4 and layout.key == "/stride3of10" and layout.strided
+    for plain in (SequenceLayout(10, 1), SequenceLayout(1, 4)):  # no stride, or single frames
+        assert not plain.strided and plain.key == "" and all(plain.embeds(i) for i in range(30))
+        assert plain.per_sequence == plain.length

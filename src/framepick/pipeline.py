@@ -25,7 +25,7 @@ from .embeddings_csv import embeddings_for_table
 from .errors import InputError, NoCandidatesError, OutputError
 from .report import write_report
 from .select import Selection, select
-from .sequences import Sequences, make_sequences, sequence_embeddings
+from .sequences import SequenceLayout, Sequences, make_sequences, sequence_embeddings
 from .table import FrameTable, build_table
 from .write import dump_frames, write_embeddings_csv, write_json, write_lines
 
@@ -86,14 +86,6 @@ def _normalize(embeddings: np.ndarray) -> np.ndarray:
         norms = np.linalg.norm(block, axis=1, keepdims=True)
         np.divide(block, norms, out=block, where=norms > 0)
     return embeddings
-
-
-def _frame_filter(config: Config) -> Callable[[int], bool] | None:
-    """``embedding_frame_stride``: embed frame positions 0, s, 2s, ... of each sequence."""
-    length, stride = config.selected_sequence_length, config.embedding_frame_stride
-    if stride <= 1 or length <= 1:
-        return None
-    return lambda index: (index % length) % stride == 0
 
 
 def run(config: Config, progress: Progress | None = None, *, embedder: Embedder | None = None) -> RunResult:
@@ -159,6 +151,10 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
     return result
 
 
+def _layout(config: Config) -> SequenceLayout:
+    return SequenceLayout(config.selected_sequence_length, config.embedding_frame_stride)
+
+
 def _signature(config: Config, embedder: Embedder | None) -> str:
     """What the cached scan results depend on besides the files: the engine, and the stride mask."""
     if config.embeddings is not None:
@@ -168,9 +164,7 @@ def _signature(config: Config, embedder: Embedder | None) -> str:
         signature = embedder.signature
     else:
         signature = embedder_signature(model.engine, model.input_size, model.device) or model.engine
-    if _frame_filter(config) is not None:  # which frames carry embeddings depends on stride and length
-        signature += f"/stride{config.embedding_frame_stride}of{config.selected_sequence_length}"
-    return signature
+    return signature + _layout(config).key
 
 
 def _decode_and_embed(
@@ -209,7 +203,9 @@ def _decode_and_embed(
         if embedder is not None:
             logger.info("embedding engine: %s (%s)", embedder.name, embedder.signature)
         chosen = [sources[i] for i in todo]
-        fresh = embed_sources(chosen, embedder, model.batch_size, tick, done, _frame_filter(config))
+        layout = _layout(config)
+        embeds = layout.embeds if layout.strided else None
+        fresh = embed_sources(chosen, embedder, model.batch_size, tick, done, embeds)
         for i, result in zip(todo, fresh):
             results[i] = result
     final = [r for r in results if r is not None]

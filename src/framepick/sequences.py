@@ -6,7 +6,40 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Sequences", "make_sequences", "sequence_embeddings"]
+__all__ = ["SequenceLayout", "Sequences", "make_sequences", "sequence_embeddings"]
+
+
+@dataclass(frozen=True)
+class SequenceLayout:
+    """How a source's frames form sequences, and which of them go through the model.
+
+    Sequence ``k`` of a source holds its frames ``k*length .. k*length+length-1`` (an
+    incomplete tail is no sequence). With ``stride`` s > 1, only positions 0, s, 2s, ... of
+    each sequence are embedded and a sequence's embedding is the mean of those. This is the
+    one place that says so: scanning asks :meth:`embeds`, the cache key includes :attr:`key`,
+    and the report knows how many embedded rows each sequence has (:attr:`per_sequence`).
+    """
+
+    length: int = 1
+    stride: int = 1
+
+    @property
+    def strided(self) -> bool:
+        return self.stride > 1 and self.length > 1
+
+    def embeds(self, index: int) -> bool:
+        """Whether frame ``index`` of a source goes through the model."""
+        return not self.strided or (index % self.length) % self.stride == 0
+
+    @property
+    def per_sequence(self) -> int:
+        """Embedded frames per sequence."""
+        return len(range(0, self.length, self.stride)) if self.strided else self.length
+
+    @property
+    def key(self) -> str:
+        """What the set of embedded frames depends on, for cache keys ("" when every frame is embedded)."""
+        return f"/stride{self.stride}of{self.length}" if self.strided else ""
 
 
 @dataclass
