@@ -205,3 +205,35 @@ def test_output_inside_input_refused(scenes_input: Path) -> None:
     with pytest.raises(InputError, match="inside input_dir"):
         _run(scenes_input, scenes_input / "out", **{"stopping_condition.n_samples": 1})
     assert not (scenes_input / "out").exists()
+
+
+def test_typed_results_are_what_report_json_and_candidates_npz_hold(run_60) -> None:  # type: ignore[no-untyped-def]
+    from framepick.results import Candidates, RunSummary
+
+    result, out = run_60
+    report = json.loads((out / "report.json").read_text())
+    summary = RunSummary.from_json(report)
+    assert summary == result.summary
+    again = summary.to_json()
+    assert list(again) == [k for k in report if k not in ("page",)]  # same keys, same order
+    for key, value in again.items():
+        if key == "metrics":  # the report adds metrics.coverage beside the run's own numbers
+            assert {k: report[key][k] for k in value} == value
+        else:
+            assert report[key] == value, key
+    loaded = Candidates.load(out / "data/candidates.npz")
+    assert loaded.first_names == result.candidates.first_names and loaded.length == 10
+    for name in ("source", "start", "embeddings", "rank", "embeddings_row", "radii"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(result.candidates, name))
+    np.testing.assert_array_equal(loaded.selected, result.selection.indices)
+    assert summary.selected_frame_names == result.selected_frame_names
+
+
+def test_candidates_file_errors_are_output_errors(tmp_path: Path) -> None:
+    from framepick.results import Candidates
+
+    with pytest.raises(framepick.OutputError, match="missing"):
+        Candidates.load(tmp_path / "none.npz")
+    (tmp_path / "bad.npz").write_bytes(b"not an npz")
+    with pytest.raises(framepick.OutputError, match="not a framepick candidates file"):
+        Candidates.load(tmp_path / "bad.npz")

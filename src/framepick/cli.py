@@ -97,37 +97,10 @@ def _run(config: Config) -> None:
     finally:
         for bar in getattr(progress, "bars", {}).values():
             bar.close()
-    report = result.report
-    counts = report["counts"]
-    print(
-        f"framepick: {counts['selected_sequences']} sequences ({counts['selected_frames']} frames) selected "
-        f"from {counts['frames']} frames of {counts['sources']} sources; {report['stopping']['message']}"
-    )
-    left_out = _left_out_line(report)
-    if left_out:
-        print(left_out)
+    assert result.summary is not None
+    for line in result.summary.closing_lines():
+        print(f"framepick: {line}")
     print(f"framepick: results in {config.output_dir}")
-
-
-def _left_out_line(report: dict[str, Any]) -> str | None:
-    """What did not take part in the selection, and why: nothing is left out silently."""
-    counts = report["counts"]
-    damaged = counts.get("frames_damaged", 0)
-    damaged_out = damaged if report["config"].get("enable_corruptness_check", True) else 0
-    parts = []
-    if counts.get("frames_undecodable"):
-        parts.append(f"{counts['frames_undecodable']} could not be decoded")
-    if damaged_out:
-        parts.append(f"{damaged_out} damaged (corruptness check)")
-    if counts.get("frames_duplicate"):
-        parts.append(f"{counts['frames_duplicate']} exact duplicates")
-    total = counts.get("frames_undecodable", 0) + damaged_out + counts.get("frames_duplicate", 0)
-    line = f"framepick: {total} of {counts['frames']} frames left out" + (f": {', '.join(parts)}" if parts else "")
-    if damaged and not damaged_out:
-        line += f"; {damaged} damaged frames kept (enable_corruptness_check=false)"
-    if report.get("left_out"):
-        line += f"; {len(report['left_out'])} files or frames with problems, reasons in report.json 'left_out'"
-    return line if total or damaged or report.get("left_out") else None
 
 
 def _one_line(exc: BaseException) -> str:

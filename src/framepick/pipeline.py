@@ -19,11 +19,21 @@ from ._version import __version__
 from .cache import EmbeddingCache, resolve_cache_dir
 from .checks import CheckResult, run_checks
 from .config import Config, config_to_yaml
-from .discover import Source, scan_input
+from .discover import Discovery, Source, scan_input
 from .embed import Embedder, SourceFrames, create_embedder, embed_sources, embedder_signature
 from .embeddings_csv import embeddings_for_table
 from .errors import InputError, NoCandidatesError, OutputError
 from .report import write_report
+from .results import (
+    CANDIDATES_NPZ,
+    Candidates,
+    Counts,
+    RunMetrics,
+    RunSummary,
+    SelectedSequence,
+    SourceInfo,
+    Stopping,
+)
 from .select import Selection, select
 from .sequences import SequenceLayout, Sequences, make_sequences, sequence_embeddings
 from .table import FrameTable, build_table
@@ -46,7 +56,9 @@ class RunResult:
     sequences: Sequences
     sequence_embeddings: np.ndarray
     selection: Selection
-    report: dict[str, Any] = field(default_factory=dict)
+    summary: RunSummary | None = None  # what report.json holds (set once the selection is done)
+    candidates: Candidates | None = None  # every candidate sequence (data/candidates.npz)
+    report: dict[str, Any] = field(default_factory=dict)  # report.json: the summary plus the report's sections
 
     @property
     def selected_sequences(self) -> list[dict[str, Any]]:
@@ -140,11 +152,10 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
                 selection_dim=config.selection_dim,
             )
         result = RunResult(config, sources, table, checks, sequences, seq_emb, selection)
-        result.report = _build_report(result, timings)
-        result.report["counts"].update(work)
-        result.report["duplicates"] = checks.duplicate_of
-        result.report["skipped"] = found.skipped
-        logger.info(result.report["stopping"]["message"])
+        result.summary = _summarize(result, timings, work, found)
+        result.candidates = _candidates(result)
+        result.report = result.summary.to_json()  # report.json; the report stage adds its sections
+        logger.info(result.summary.stopping.message)
 
         with _timed(timings, "write"):
             _write_outputs(result, output_dir, log_lines)
@@ -255,35 +266,29 @@ def _run_log() -> Iterator[list[str]]:
         logger.setLevel(previous)
 
 
-def _sequence_entries(result: RunResult) -> list[dict[str, Any]]:
+def _sequence_entries(result: RunResult) -> list[SelectedSequence]:
     table, seqs = result.table, result.sequences
     entries = []
     for s in result.selection.indices:
         rows = seqs.rows[s]
         source = result.sources[int(seqs.source[s])]
-        entry: dict[str, Any] = {
-            "video_name": source.name,
-            "frame_names": [table.names[r] for r in rows],
-            "frame_indices": [int(table.index[r]) for r in rows],
-        }
-        if source.kind == "video":
-            entry["frame_timestamps_pts"] = [table.pts[r] for r in rows]
-            entry["frame_timestamps_sec"] = [
-                None if np.isnan(table.seconds[r]) else float(table.seconds[r]) for r in rows
-            ]
-        entries.append(entry)
+        names = [table.names[r] for r in rows]
+        indices = [int(table.index[r]) for r in rows]
+        if source.kind != "video":
+            entries.append(SelectedSequence(source.name, names, indices))
+            continue
+        seconds = [None if np.isnan(table.seconds[r]) else float(table.seconds[r]) for r in rows]
+        entries.append(SelectedSequence(source.name, names, indices, [table.pts[r] for r in rows], seconds))
     return entries
 
 
-def _build_report(result: RunResult, timings: dict[str, float]) -> dict[str, Any]:
-    cfg, table, checks, seqs, sel = result.config, result.table, result.checks, result.sequences, result.selection
-    n_selected = len(sel.indices)
-    length = seqs.length
+def _stopping(config: Config, seqs: Sequences, sel: Selection) -> Stopping:
+    n_selected, length = len(sel.indices), seqs.length
     requested_frames = None if sel.requested is None else sel.requested * length
     if sel.stop_reason == "min_distance":
         message = (
             f"stopped by min_distance: every candidate is within {sel.radius:.4g} "
-            f"< {cfg.min_distance} of the {n_selected} selected sequences"
+            f"< {config.min_distance} of the {n_selected} selected sequences"
         )
     elif sel.stop_reason == "all_candidates":
         asked = f"{requested_frames} frames were asked for but only " if requested_frames else ""
@@ -292,55 +297,81 @@ def _build_report(result: RunResult, timings: dict[str, float]) -> dict[str, Any
         )
     else:
         message = f"stopped by n_samples: {n_selected} sequences of {length} frames = {n_selected * length} frames"
-    corrupt_sources = sum(1 for s in result.sources if s.name in checks.corrupt_reasons)
-    return {
-        "framepick_version": __version__,
-        "input_dir": str(cfg.input_dir),
-        "output_dir": str(cfg.output_dir),
-        "counts": {
-            "sources": len(result.sources),
-            "sources_corrupt": corrupt_sources,
-            "frames": len(table),
-            "frames_corrupt": int(checks.corrupt.sum()),
-            "frames_undecodable": int((~table.decoded).sum()),
-            "frames_damaged": checks.n_damaged,
-            "frames_duplicate": int(checks.duplicate.sum()),
-            "frames_usable": int(checks.usable.sum()),
-            "sequence_length": length,
-            "sequences_complete": seqs.n_complete,
-            "sequences_dropped_invalid": seqs.n_dropped_invalid,
-            "sequence_candidates": len(seqs),
-            "candidate_frames": seqs.n_candidate_frames,
-            "incomplete_tails": seqs.n_tails,
-            "tail_frames_dropped": seqs.n_tail_frames,
-            "selected_sequences": n_selected,
-            "selected_frames": n_selected * length,
-        },
-        "stopping": {
-            "reason": sel.stop_reason,
-            "message": message,
-            "n_samples": cfg.n_samples,
-            "min_distance": cfg.min_distance,
-            "requested_frames": requested_frames,
-            "all_candidates_selected": n_selected == len(seqs),
-        },
-        "metrics": {
-            "covering_radius": sel.radius,
-            "covering_radius_first_pick": float(sel.radii[0]) if len(sel.radii) else None,
-            "embedding_dim": int(table.embeddings.shape[1]),
-            "selection_dim": sel.dim,
-            "frames_with_embedding": len(table.csv_rows(checks.usable)),  # rows of embeddings.csv
-        },
-        "timings_sec": timings,
-        "sources": [
-            {"name": s.name, "kind": s.kind, "frames": int((table.source == i).sum())}
-            for i, s in enumerate(result.sources)
-        ],
-        "corrupt": checks.corrupt_reasons,
-        "left_out": checks.left_out,
-        "sequences": _sequence_entries(result),
-        "config": cfg.to_dict(),
-    }
+    return Stopping(
+        reason=sel.stop_reason,
+        message=message,
+        n_samples=config.n_samples,
+        min_distance=config.min_distance,
+        requested_frames=requested_frames,
+        all_candidates_selected=n_selected == len(seqs),
+    )
+
+
+def _counts(result: RunResult, work: dict[str, int]) -> Counts:
+    table, checks, seqs, n_selected = result.table, result.checks, result.sequences, len(result.selection.indices)
+    return Counts(
+        sources=len(result.sources),
+        sources_corrupt=sum(1 for s in result.sources if s.name in checks.corrupt_reasons),
+        frames=len(table),
+        frames_corrupt=int(checks.corrupt.sum()),
+        frames_undecodable=int((~table.decoded).sum()),
+        frames_damaged=checks.n_damaged,
+        frames_duplicate=int(checks.duplicate.sum()),
+        frames_usable=int(checks.usable.sum()),
+        sequence_length=seqs.length,
+        sequences_complete=seqs.n_complete,
+        sequences_dropped_invalid=seqs.n_dropped_invalid,
+        sequence_candidates=len(seqs),
+        candidate_frames=seqs.n_candidate_frames,
+        incomplete_tails=seqs.n_tails,
+        tail_frames_dropped=seqs.n_tail_frames,
+        selected_sequences=n_selected,
+        selected_frames=n_selected * seqs.length,
+        **work,
+    )
+
+
+def _summarize(result: RunResult, timings: dict[str, float], work: dict[str, int], found: Discovery) -> RunSummary:
+    cfg, table, checks, sel = result.config, result.table, result.checks, result.selection
+    return RunSummary(
+        framepick_version=__version__,
+        input_dir=str(cfg.input_dir),
+        output_dir=str(cfg.output_dir),
+        counts=_counts(result, work),
+        stopping=_stopping(cfg, result.sequences, sel),
+        metrics=RunMetrics(
+            covering_radius=sel.radius,
+            covering_radius_first_pick=float(sel.radii[0]) if len(sel.radii) else None,
+            embedding_dim=int(table.embeddings.shape[1]),
+            selection_dim=sel.dim,
+            frames_with_embedding=len(table.csv_rows(checks.usable)),
+        ),
+        timings_sec=dict(timings),  # the write stage is not done yet: report.json is written inside it
+        sources=[SourceInfo(s.name, s.kind, int((table.source == i).sum())) for i, s in enumerate(result.sources)],
+        corrupt=checks.corrupt_reasons,
+        left_out=checks.left_out,
+        sequences=_sequence_entries(result),
+        config=cfg.to_dict(),
+        duplicates=checks.duplicate_of,
+        skipped=found.skipped,
+    )
+
+
+def _candidates(result: RunResult) -> Candidates:
+    table, seqs, sel = result.table, result.sequences, result.selection
+    first_rows = seqs.rows[:, 0] if len(seqs) else np.zeros(0, np.int64)
+    rank = np.zeros(len(seqs), np.int64)
+    rank[sel.indices] = np.arange(1, len(sel.indices) + 1)
+    return Candidates(
+        length=seqs.length,
+        source=seqs.source.astype(np.int64),
+        start=seqs.start.astype(np.int64),
+        first_names=[table.names[r] for r in first_rows],
+        embeddings=np.asarray(result.sequence_embeddings, np.float32),
+        rank=rank,
+        embeddings_row=np.searchsorted(table.csv_rows(result.checks.usable), first_rows).astype(np.int64),
+        radii=np.asarray(sel.radii, np.float64),
+    )
 
 
 # Names written by a run; report.json goes last, so a result missing it is visibly incomplete.
@@ -416,6 +447,8 @@ def _write_files(result: RunResult, out: Path, log_lines: list[str]) -> None:
         table.embeddings[embedded_rows],
     )
     write_json(out / "data" / "sequence_information.json", entries)
+    assert result.candidates is not None
+    result.candidates.save(out / CANDIDATES_NPZ)
     write_lines(out / "filenames" / "sampled_filenames.txt", result.selected_frame_names)
     write_lines(out / "filenames" / "corrupt_filenames.txt", checks.corrupt_names)
     write_lines(out / "filenames" / "duplicate_filenames.txt", checks.duplicate_names)
