@@ -219,6 +219,8 @@ def test_typed_results_are_what_report_json_and_candidates_npz_hold(run_60) -> N
     for key, value in again.items():
         if key == "metrics":  # the report adds metrics.coverage beside the run's own numbers
             assert {k: report[key][k] for k in value} == value
+        elif key == "sources":  # ... and each source's candidates and selected sequences
+            assert [{k: r[k] for k in v} for r, v in zip(report[key], value)] == value
         else:
             assert report[key] == value, key
     loaded = Candidates.load(out / "data/candidates.npz")
