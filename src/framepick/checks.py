@@ -81,6 +81,7 @@ def run_checks(
     sources: Sequence[Source],
     results: Sequence[SourceFrames],
     table: FrameTable,
+    *,
     corruptness_check: bool = True,
     remove_duplicates: bool = True,
 ) -> CheckResult:

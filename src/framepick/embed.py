@@ -488,6 +488,7 @@ class _Batcher:
 def embed_sources(
     sources: Sequence[Source],
     embedder: Embedder | None,
+    *,
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
     on_source_done: Callable[[int, SourceFrames], None] | None = None,

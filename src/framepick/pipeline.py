@@ -125,7 +125,11 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
 
         with _timed(timings, "checks"):
             checks = run_checks(
-                sources, results, table, config.enable_corruptness_check, config.remove_exact_duplicates
+                sources,
+                results,
+                table,
+                corruptness_check=config.enable_corruptness_check,
+                remove_duplicates=config.remove_exact_duplicates,
             )
         if not checks.usable.any():
             raise NoCandidatesError(_nothing_usable(config, sources, results))
@@ -137,9 +141,8 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
 
         with _timed(timings, "sequences"):
             sequences = make_sequences(table.source, table.index, checks.usable, config.selected_sequence_length)
-            seq_emb = sequence_embeddings(
-                table.embeddings, sequences, table.embedded if config.embedding_frame_stride > 1 else None
-            )
+            strided = _layout(config).strided
+            seq_emb = sequence_embeddings(table.embeddings, sequences, embedded=table.embedded if strided else None)
 
         with _timed(timings, "select"):
             selection = select(
@@ -216,7 +219,9 @@ def _decode_and_embed(
         chosen = [sources[i] for i in todo]
         layout = _layout(config)
         embeds = layout.embeds if layout.strided else None
-        fresh = embed_sources(chosen, embedder, model.batch_size, tick, done, embeds)
+        fresh = embed_sources(
+            chosen, embedder, batch_size=model.batch_size, progress=tick, on_source_done=done, embed_frame=embeds
+        )
         for i, result in zip(todo, fresh):
             results[i] = result
     final = [r for r in results if r is not None]

@@ -101,7 +101,7 @@ def make_sequences(source: np.ndarray, index: np.ndarray, usable: np.ndarray, le
 
 
 def sequence_embeddings(
-    frame_embeddings: np.ndarray, sequences: Sequences, embedded: np.ndarray | None = None
+    frame_embeddings: np.ndarray, sequences: Sequences, *, embedded: np.ndarray | None = None
 ) -> np.ndarray:
     """Mean of each sequence's frame embeddings, (M, D) float32.
 
