@@ -18,7 +18,7 @@ from . import __version__
 from ._log import logger
 from .cache import EmbeddingCache, resolve_cache_dir
 from .checks import CheckResult, run_checks
-from .config import Config, config_to_yaml
+from .config import Config, config_to_dict, config_to_yaml
 from .discover import Source, scan_input
 from .embed import Embedder, SourceFrames, create_embedder, embed_sources, embedder_signature
 from .embeddings_csv import embeddings_for_table
@@ -309,6 +309,7 @@ def _build_report(result: RunResult, timings: dict[str, float]) -> dict[str, Any
     else:
         message = f"stopped by n_samples: {n_selected} sequences of {length} frames = {n_selected * length} frames"
     corrupt_sources = sum(1 for s in result.sources if s.name in checks.corrupt_reasons)
+    written = config_to_dict(cfg)  # off is -1 in report.json, as in config.yaml and Lightly's files
     return {
         "framepick_version": __version__,
         "input_dir": str(cfg.input_dir),
@@ -335,8 +336,8 @@ def _build_report(result: RunResult, timings: dict[str, float]) -> dict[str, Any
         "stopping": {
             "reason": sel.stop_reason,
             "message": message,
-            "n_samples": cfg.n_samples,
-            "min_distance": cfg.min_distance,
+            "n_samples": written["stopping_condition"]["n_samples"],
+            "min_distance": written["stopping_condition"]["min_distance"],
             "requested_frames": requested_frames,
             "all_candidates_selected": n_selected == len(seqs),
         },
@@ -355,7 +356,7 @@ def _build_report(result: RunResult, timings: dict[str, float]) -> dict[str, Any
         "corrupt": checks.corrupt_reasons,
         "left_out": checks.left_out,
         "sequences": _sequence_entries(result),
-        "config": cfg.to_dict(),
+        "config": written,
     }
 
 
