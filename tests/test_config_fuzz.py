@@ -38,9 +38,9 @@ def _bad_values(key: str) -> st.SearchStrategy[str]:
     if key in ("enable_corruptness_check", "remove_exact_duplicates", "normalize_embeddings", "dump_dataset"):
         return st.one_of(junk, numbers, st.sampled_from(["", "0", "1", "maybe", "null", "2.0"]))
     if key == "stopping_condition.n_samples":
-        return st.one_of(junk, st.sampled_from(["0", "-2", "1.5", "0.0", "true", "", "null", str(2**31)]))
+        return st.one_of(junk, st.sampled_from(["0", "-2", "1.5", "0.0", "true", "", "-1.0", str(2**31)]))
     if key == "stopping_condition.min_distance":
-        return st.one_of(junk, st.sampled_from(["0", "-2", "-0.5", "true", "", "null", "abc"]))
+        return st.one_of(junk, st.sampled_from(["0", "-2", "-0.5", "true", "", "none", "abc"]))
     if key == "selection_dim":  # -1 means full dimension here
         return st.one_of(junk, numbers, st.sampled_from(["", "true", "null", "0", "-2", "65537", "1.5"]))
     # integer keys

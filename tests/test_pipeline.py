@@ -117,6 +117,17 @@ def test_report_counts(run_60) -> None:  # type: ignore[no-untyped-def]
     assert cfg["selected_sequence_length"] == 10 and cfg["stopping_condition"]["n_samples"] == 60
 
 
+def test_off_is_minus_one_in_written_files(run_60) -> None:  # type: ignore[no-untyped-def]
+    """None (off) in Python; report.json and config.yaml keep Lightly's -1 for existing parsers."""
+    result, out = run_60
+    assert result.config.min_distance is None
+    report = json.loads((out / "report.json").read_text())
+    assert (report["stopping"]["n_samples"], report["stopping"]["min_distance"]) == (60, -1.0)
+    assert report["config"]["stopping_condition"] == {"n_samples": 60, "min_distance": -1.0}
+    assert yaml.safe_load((out / "config/config.yaml").read_text())["stopping_condition"]["min_distance"] == -1.0
+    assert load_config(out / "config/config.yaml") == result.config
+
+
 def test_embeddings_csv_lightly_format(run_60) -> None:  # type: ignore[no-untyped-def]
     result, out = run_60
     with open(out / "data/embeddings.csv", newline="") as fh:
@@ -176,6 +187,9 @@ def test_min_distance_and_all_candidates(scenes_input: Path, tmp_path: Path) -> 
     r = _run(scenes_input, tmp_path / "m", selected_sequence_length=20, **{"stopping_condition.min_distance": 1e-6})
     assert r.report["stopping"]["reason"] in ("all_candidates", "min_distance")
     assert r.report["counts"]["selected_sequences"] == r.report["counts"]["sequence_candidates"] == 6
+    on_disk = json.loads((tmp_path / "m" / "report.json").read_text())
+    assert on_disk["stopping"]["n_samples"] == -1 and on_disk["stopping"]["min_distance"] == 1e-6
+    assert on_disk["config"]["stopping_condition"]["n_samples"] == -1 and r.config.n_samples is None
     r = _run(scenes_input, tmp_path / "n", selected_sequence_length=20, **{"stopping_condition.n_samples": 400})
     assert r.report["stopping"]["all_candidates_selected"] is True
     assert "only" in r.report["stopping"]["message"]

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from framepick import ConfigError, NoCandidatesError, covering_radius, kcenter_greedy, select
+from framepick import ConfigError, NoCandidatesError, SelectionError, covering_radius, kcenter_greedy, select
 from framepick.select import target_count
 
 
@@ -93,10 +93,10 @@ def test_duplicates_never_picked_twice() -> None:
         (1.0, 5, 3, 3),
         (0.01, 10, 3, 1),
         (40, 10, 100, 4),
-        (-1, 10, 100, None),
+        (None, 10, 100, None),
     ],
 )
-def test_target_count_rounding(n_samples: float, length: int, n_candidates: int, expected: int | None) -> None:
+def test_target_count_rounding(n_samples: float | None, length: int, n_candidates: int, expected: int | None) -> None:
     assert target_count(n_samples, length, n_candidates) == expected
 
 
@@ -111,5 +111,33 @@ def test_validation() -> None:
         select(x, n_samples=5, length=2)
     with pytest.raises(NoCandidatesError):
         select(np.zeros((0, 2), np.float32), n_samples=2)
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(SelectionError, match="NaN"):
         select(np.full((3, 2), np.nan, np.float32), n_samples=1)
+
+
+def test_settings_are_checked_by_the_configuration_rules() -> None:
+    """select() is public, so it checks its settings, with the configuration's own messages."""
+    x = np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
+    with pytest.raises(ConfigError, match="no stopping condition"):
+        select(x)
+    with pytest.raises(ConfigError, match=r"^invalid value for 'stopping_condition.n_samples': 0; allowed"):
+        select(x, n_samples=0)
+    with pytest.raises(ConfigError, match=r"^invalid value for 'stopping_condition.min_distance'"):
+        select(x, n_samples=2, min_distance=-3.0)
+    with pytest.raises(ConfigError, match=r"^invalid value for 'method': 'kmeans'"):
+        select(x, n_samples=2, method="kmeans")
+    with pytest.raises(ConfigError, match=r"^invalid value for 'selection_dim'"):
+        select(x, n_samples=2, selection_dim=0)
+    with pytest.raises(SelectionError, match="2-D"):
+        select(x[0], n_samples=2)
+
+
+def test_lightly_minus_one_is_off_like_none() -> None:
+    x = np.random.default_rng(1).normal(size=(20, 4)).astype(np.float32)
+    off = select(x, n_samples=None, min_distance=0.5)
+    minus_one = select(x, n_samples=-1, min_distance=0.5)
+    np.testing.assert_array_equal(off.indices, minus_one.indices)
+    assert off.requested is None and minus_one.requested is None
+    by_count = select(x, n_samples=5, min_distance=None)
+    assert by_count.stop_reason == "n_samples" and len(by_count.indices) == 5
+    np.testing.assert_array_equal(select(x, n_samples=5, min_distance=-1).indices, by_count.indices)

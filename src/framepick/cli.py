@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
-from .config import Config, describe_keys, load_config, parse_overrides
+from .config import KEYS, Config, load_config, parse_overrides
 from .errors import ConfigError, FramepickError
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -117,12 +117,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(args_list)
         if args.command == "config":
-            for key, default, text in describe_keys():
-                shown = "(required)" if default is None else repr(default)
-                print(f"{key:34} {shown:22} {text}")
+            for key in KEYS:
+                shown = "(required)" if key.required else repr(key.written(key.default))
+                print(f"{key.name:34} {shown:22} {key.help}")
             return EXIT_OK
         if args.command == "run":
-            _run(load_config(args.config, args.settings))
+            _run(load_config(args.config, overrides=args.settings))
             return EXIT_OK
         if args.command == "report":
             from .report import rebuild_report

@@ -1,17 +1,30 @@
-"""One typed, validated configuration object.
+"""One typed, validated configuration object, declared once.
 
-Every value enters through :func:`load_config` (or :meth:`Config.from_dict`), which validates
-it once and raises :class:`~framepick.errors.ConfigError` with one clear line; inner code
-trusts a :class:`Config`.
+Each key is declared once, as a field of the frozen dataclasses below: its type (the
+annotation), its default, its :class:`Rule` (what it accepts, enforced and described by the
+same object) and its help text (``field(metadata=...)``). :data:`KEYS`, ``framepick config``
+(:func:`describe_keys`), ``config/config.yaml`` (:func:`config_to_yaml`) and the keys table of
+``docs/reference.md`` (:func:`keys_markdown`) are all derived from those fields, so they cannot
+disagree.
+
+Every :class:`Config` is validated when it is built, however it is built (:func:`load_config`,
+:meth:`Config.from_dict` or ``Config(...)`` directly), and a bad value raises
+:class:`~framepick.errors.ConfigError` with one line naming the key; inner code trusts a
+:class:`Config`.
+
+``None`` means "off" in Python (``stopping_condition.n_samples``, ``stopping_condition.min_distance``,
+``cache_dir``, ``embeddings``). Lightly's ``-1`` is accepted for the two stopping conditions
+everywhere and becomes ``None``; files framepick writes (``config.yaml``, ``report.json``) spell
+off as ``-1`` for them, as Lightly does, so existing parsers keep working.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
+import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from typing import Any
 
 import yaml
@@ -19,70 +32,26 @@ import yaml
 from .errors import ConfigError
 
 __all__ = [
+    "KEYS",
     "Config",
+    "Key",
     "ModelConfig",
+    "Rule",
     "StoppingCondition",
+    "check_stopping",
+    "config_to_dict",
+    "config_to_yaml",
     "describe_keys",
+    "keys_markdown",
     "load_config",
     "parse_overrides",
+    "validate_key",
+    "with_keys_table",
 ]
 
+_LIMIT = 2**31 - 1
 
-@dataclass(frozen=True)
-class StoppingCondition:
-    n_samples: int | float = -1
-    min_distance: float = -1.0
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    name: str = "efficientnet-lite0"
-    input_size: int = 224
-    batch_size: int = 32
-    device: str = "auto"
-    engine: str = "auto"
-
-
-@dataclass(frozen=True)
-class Config:
-    input_dir: str
-    output_dir: str
-    selected_sequence_length: int = 1
-    stopping_condition: StoppingCondition = field(default_factory=StoppingCondition)
-    method: str = "coreset"
-    enable_corruptness_check: bool = True
-    remove_exact_duplicates: bool = True
-    normalize_embeddings: bool = True
-    dump_dataset: bool = False
-    output_image_format: str = "png"
-    seed: int = 0
-    selection_dim: int | str = "auto"
-    embedding_frame_stride: int = 1
-    model: ModelConfig = field(default_factory=ModelConfig)
-    cache_dir: str | None = "auto"
-    embeddings: str | None = None
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> Config:
-        """Validate a (possibly nested) mapping; raises ConfigError on the first bad key."""
-        return _build(_flatten(values))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    # Derived values the pipeline needs, computed from validated fields only.
-    @property
-    def n_samples(self) -> int | float:
-        return self.stopping_condition.n_samples
-
-    @property
-    def min_distance(self) -> float:
-        return self.stopping_condition.min_distance
-
-
-# ----------------------------------------------------------------------------- validators
-
-Validator = Callable[[str, Any], Any]
+# ----------------------------------------------------------------------------- rules
 
 
 def _shown(value: Any, limit: int = 60) -> str:
@@ -98,6 +67,24 @@ def _fail(key: str, value: Any, allowed: str) -> ConfigError:
     return ConfigError(f"invalid value for '{key}': {_shown(value)}; allowed: {allowed}")
 
 
+_REJECT: Any = object()  # what an accept function returns for a value its rule does not allow
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one key accepts: ``allowed`` is both the error message's and the docs' wording of
+    what ``accept`` lets through, so the two cannot drift apart."""
+
+    allowed: str
+    accept: Callable[[Any], Any]  # the clean value, or _REJECT
+
+    def __call__(self, key: str, value: Any) -> Any:
+        clean = self.accept(value)
+        if clean is _REJECT:
+            raise _fail(key, value, self.allowed)
+        return clean
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -106,130 +93,386 @@ def _is_number(value: Any) -> bool:
     return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
-def _path(key: str, value: Any) -> str:
-    if isinstance(value, Path):
-        value = str(value)
+def _path(value: Any) -> Any:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
     if not isinstance(value, str) or not value.strip() or "\x00" in value:
-        raise _fail(key, value, "a non-empty path")
+        return _REJECT
     return value
 
 
-def _optional_path(key: str, value: Any) -> str | None:
-    """A path, or None for YAML null or the word ``none`` (the feature is off)."""
+def _optional_path(value: Any) -> Any:
+    """A path, or None for null or the word ``none`` (the feature is off)."""
     if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
         return None
-    return _path(key, value)
+    return _path(value)
 
 
-def _int_at_least(low: int, high: int | None = None) -> Validator:
-    def check(key: str, value: Any) -> int:
-        if not _is_int(value) or value < low or (high is not None and value > high):
-            bound = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-            raise _fail(key, value, bound)
-        return int(value)
-
-    return check
+def _ints(low: int, high: int) -> Rule:
+    return Rule(f"an integer in [{low}, {high}]", lambda v: int(v) if _is_int(v) and low <= v <= high else _REJECT)
 
 
-def _choice(*options: str) -> Validator:
-    def check(key: str, value: Any) -> str:
-        if not isinstance(value, str) or value.lower() not in options:
-            raise _fail(key, value, " or ".join(repr(o) for o in options))
-        return value.lower()
+def _choice(*options: str) -> Rule:
+    def accept(value: Any) -> Any:
+        return value.lower() if isinstance(value, str) and value.lower() in options else _REJECT
 
-    return check
+    return Rule(" or ".join(repr(o) for o in options), accept)
 
 
-def _bool(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _fail(key, value, "true or false")
-    return value
+def _bool(value: Any) -> Any:
+    return value if isinstance(value, bool) else _REJECT
 
 
-def _selection_dim(key: str, value: Any) -> int | str:
+def _selection_dim(value: Any) -> Any:
     if isinstance(value, str) and value.lower() == "auto":
         return "auto"
     if _is_int(value) and (value >= 1 or value == -1) and value <= 65536:
         return int(value)
-    raise _fail(key, value, "'auto', an integer in [1, 65536] (principal components), or -1 (full embedding dimension)")
+    return _REJECT
 
 
-def _n_samples(key: str, value: Any) -> int | float:
-    if _is_int(value) and (1 <= value <= _LIMIT or value == -1):
+def _n_samples(value: Any) -> Any:
+    if value is None or (_is_int(value) and value == -1):
+        return None  # off
+    if _is_int(value) and 1 <= value <= _LIMIT:
         return int(value)
     if isinstance(value, float) and math.isfinite(value) and 0.0 < value <= 1.0:
         return float(value)
-    raise _fail(key, value, f"an integer in [1, {_LIMIT}] (frames), a fraction in (0, 1], or -1 (off)")
+    return _REJECT
 
 
-def _min_distance(key: str, value: Any) -> float:
-    if _is_number(value) and (value > 0 or value == -1):
-        return float(value)
-    raise _fail(key, value, "a number > 0, or -1 (off)")
+def _min_distance(value: Any) -> Any:
+    if value is None or (_is_number(value) and value == -1):
+        return None  # off
+    return float(value) if _is_number(value) and value > 0 else _REJECT
 
 
-_LIMIT = 2**31 - 1
+PATH = Rule("a non-empty path", _path)
+OPTIONAL_PATH = Rule("a non-empty path, or none (off)", _optional_path)
+BOOL = Rule("true or false", _bool)
 
-# key -> (default, validator, one-line description). Order is the order `framepick config` prints.
-_SCHEMA: dict[str, tuple[Any, Validator, str]] = {
-    "input_dir": (None, _path, "folder of videos, frame folders and images to read (never written)"),
-    "output_dir": (None, _path, "folder to write the results to"),
-    "selected_sequence_length": (1, _int_at_least(1, _LIMIT), "frames per selected sequence"),
-    "stopping_condition.n_samples": (
-        -1,
-        _n_samples,
-        "frames to select (int, a multiple of the sequence length), fraction of candidates, or -1",
-    ),
-    "stopping_condition.min_distance": (
-        -1.0,
-        _min_distance,
-        "stop once every candidate is closer than this to the selection; -1 is off",
-    ),
-    "method": ("coreset", _choice("coreset", "random"), "coreset (diverse, k-center) or random"),
-    "enable_corruptness_check": (True, _bool, "detect and exclude corrupt files and frames"),
-    "remove_exact_duplicates": (True, _bool, "exclude frames whose pixels equal an earlier frame"),
-    "normalize_embeddings": (True, _bool, "L2-normalise frame embeddings before averaging"),
-    "dump_dataset": (False, _bool, "write the selected frames as images to data/sampled/"),
-    "output_image_format": ("png", _choice("png", "jpg"), "image format of dumped frames"),
-    "seed": (0, _int_at_least(0, 2**32 - 1), "seed of every random choice"),
-    "selection_dim": (
-        "auto",
-        _selection_dim,
-        "select in this many principal components (-1: full dimension; auto: full up to 50,000 candidates, else 64)",
-    ),
-    "embedding_frame_stride": (
-        1,
-        _int_at_least(1, _LIMIT),
-        "embed only every s-th frame of each sequence (all frames are still decoded and checked)",
-    ),
-    "model.name": ("efficientnet-lite0", _choice("efficientnet-lite0"), "embedding model"),
-    "model.input_size": (224, _int_at_least(32, 1024), "square input resolution of the model"),
-    "model.batch_size": (32, _int_at_least(1, 4096), "frames per inference batch"),
-    "model.device": ("auto", _choice("auto", "cpu", "cuda"), "auto uses CUDA when available"),
-    "model.engine": (
-        "auto",
-        _choice("auto", "torch", "torch-bf16", "torch-fp16", "onnx"),
-        "inference engine; auto picks the fastest available (torch-bf16 on bf16 CPUs, else onnx, else torch)",
-    ),
-    "cache_dir": (
-        "auto",
-        _optional_path,
-        "embedding cache folder; auto: $FRAMEPICK_CACHE_DIR, $XDG_CACHE_HOME/framepick or ~/.cache/framepick; "
-        "none: no cache",
-    ),
-    "embeddings": (
-        None,
-        _optional_path,
-        "a Lightly-format embeddings.csv to use instead of running the model; none: compute",
-    ),
-}
 
-_REQUIRED = ("input_dir", "output_dir")
+def _about(rule: Rule, help: str, *, off: Any = None) -> dict[str, Any]:
+    """Field metadata of a key: its rule, its help text and, where Python's ``None`` (off) is
+    written differently in files (Lightly's ``-1``), that spelling."""
+    return {"rule": rule, "help": help, "off": off}
+
+
+# ----------------------------------------------------------------------------- the declaration
+
+
+def _check_fields(obj: Any, prefix: str) -> None:
+    """Validate and normalise every field of a frozen config dataclass in place."""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        group = f.metadata.get("group")
+        if group is not None:
+            clean = _group(prefix + f.name, value, group)
+        else:
+            clean = f.metadata["rule"](prefix + f.name, value)
+        if clean is not value:
+            object.__setattr__(obj, f.name, clean)
+
+
+@dataclass(frozen=True)
+class StoppingCondition:
+    """When selection stops; ``None`` is off. With both on, whichever is reached first."""
+
+    n_samples: int | float | None = field(
+        default=None,
+        metadata=_about(
+            Rule(f"an integer in [1, {_LIMIT}] (frames), a fraction in (0, 1], or -1 (off)", _n_samples),
+            "frames to select: an integer (a multiple of selected_sequence_length), or a fraction of the "
+            "candidate frames (rounded up to whole sequences); -1: off",
+            off=-1,
+        ),
+    )
+    min_distance: float | None = field(
+        default=None,
+        metadata=_about(
+            Rule("a number > 0, or -1 (off)", _min_distance),
+            "stop once every candidate is closer than this to the selection; -1: off",
+            off=-1.0,
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "stopping_condition.")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The embedding model and how it runs."""
+
+    name: str = field(default="efficientnet-lite0", metadata=_about(_choice("efficientnet-lite0"), "embedding model"))
+    input_size: int = field(
+        default=224, metadata=_about(_ints(32, 1024), "square resolution frames are resized to for the model")
+    )
+    batch_size: int = field(default=32, metadata=_about(_ints(1, 4096), "frames per inference batch"))
+    device: str = field(
+        default="auto", metadata=_about(_choice("auto", "cpu", "cuda"), "auto uses CUDA when available")
+    )
+    engine: str = field(
+        default="auto",
+        metadata=_about(
+            _choice("auto", "torch", "torch-bf16", "torch-fp16", "onnx"),
+            "inference engine: torch (fp32), torch-bf16 (CPUs with AVX-512 BF16 or AMX), torch-fp16 (CUDA), "
+            "onnx (ONNX Runtime); auto picks the fastest available: torch-bf16 where the CPU has bf16 in "
+            "hardware, else onnx, else torch",
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "model.")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole run's settings, validated when built; field order is the order keys are listed in."""
+
+    input_dir: str = field(
+        metadata=_about(PATH, "folder of videos, frame folders and images to read, recursively (never written)")
+    )
+    output_dir: str = field(metadata=_about(PATH, "folder to write the results to"))
+    selected_sequence_length: int = field(
+        default=1, metadata=_about(_ints(1, _LIMIT), "frames per selected sequence; 1 is plain frame selection")
+    )
+    stopping_condition: StoppingCondition = field(
+        default_factory=StoppingCondition, metadata={"group": StoppingCondition}
+    )
+    method: str = field(
+        default="coreset", metadata=_about(_choice("coreset", "random"), "coreset (diverse, greedy k-center) or random")
+    )
+    enable_corruptness_check: bool = field(
+        default=True,
+        metadata=_about(BOOL, "list damaged files and frames and drop every sequence that touches one"),
+    )
+    remove_exact_duplicates: bool = field(
+        default=True, metadata=_about(BOOL, "drop frames whose decoded pixels equal an earlier frame's")
+    )
+    normalize_embeddings: bool = field(
+        default=True, metadata=_about(BOOL, "L2-normalise frame embeddings before averaging them per sequence")
+    )
+    dump_dataset: bool = field(
+        default=False, metadata=_about(BOOL, "write the selected frames as images to data/sampled/")
+    )
+    output_image_format: str = field(
+        default="png", metadata=_about(_choice("png", "jpg"), "image format of the dumped frames")
+    )
+    seed: int = field(
+        default=0,
+        metadata=_about(_ints(0, 2**32 - 1), "seed of every random choice (same input + config = same output)"),
+    )
+    selection_dim: int | str = field(
+        default="auto",
+        metadata=_about(
+            Rule(
+                "'auto', an integer in [1, 65536] (principal components), or -1 (full embedding dimension)",
+                _selection_dim,
+            ),
+            "select in this many principal components; -1: full dimension; auto: full up to 50,000 candidates, "
+            "64 above",
+        ),
+    )
+    embedding_frame_stride: int = field(
+        default=1,
+        metadata=_about(
+            _ints(1, _LIMIT),
+            "embed only every s-th frame of each sequence (all frames are still decoded and checked); "
+            "2 is a good first speed-up for sequences",
+        ),
+    )
+    model: ModelConfig = field(default_factory=ModelConfig, metadata={"group": ModelConfig})
+    cache_dir: str | None = field(
+        default="auto",
+        metadata=_about(
+            OPTIONAL_PATH,
+            "embedding cache and ONNX export folder; auto: $FRAMEPICK_CACHE_DIR, else $XDG_CACHE_HOME/framepick, "
+            "else ~/.cache/framepick; none: no cache, nothing written",
+        ),
+    )
+    embeddings: str | None = field(
+        default=None,
+        metadata=_about(
+            OPTIONAL_PATH, "a Lightly-format embeddings.csv to use instead of running the model; none: compute"
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "")
+        check_stopping(self.stopping_condition, self.selected_sequence_length)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Config:
+        """Validate a (possibly nested) mapping; raises ConfigError on the first bad key."""
+        return _build(_flatten(values))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The values as Python holds them (``None`` is off); see :func:`config_to_dict` for files."""
+        return asdict(self)
+
+    # Shortcuts the pipeline reads.
+    @property
+    def n_samples(self) -> int | float | None:
+        return self.stopping_condition.n_samples
+
+    @property
+    def min_distance(self) -> float | None:
+        return self.stopping_condition.min_distance
+
+
+def check_stopping(stop: StoppingCondition, length: int) -> None:
+    """The rules that tie the stopping conditions to the sequence length (and each other)."""
+    if stop.n_samples is None and stop.min_distance is None:
+        raise ConfigError(
+            "no stopping condition: set stopping_condition.n_samples (e.g. 100) and/or stopping_condition.min_distance"
+        )
+    n_samples = stop.n_samples
+    if _is_int(n_samples) and n_samples % length:
+        lower = (n_samples // length) * length
+        options = [v for v in (lower, lower + length) if v >= length]
+        raise ConfigError(
+            f"invalid value for 'stopping_condition.n_samples': {n_samples} is not a multiple of "
+            f"selected_sequence_length={length}; nearest valid values: " + " or ".join(str(v) for v in options)
+        )
+
+
+def _group(key: str, value: Any, cls: type) -> Any:
+    """A nested group given as its dataclass, or as a mapping of its keys (built and validated)."""
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        flat = _flatten(value, key + ".")
+        for name in flat:
+            if name not in _BY_NAME:
+                raise _unknown(name)
+        return _construct(cls, flat, key + ".")
+    raise _fail(key, value, f"a {cls.__name__} or a mapping of its keys")
+
+
+def _construct(cls: type, flat: Mapping[str, Any], prefix: str) -> Any:
+    """Build ``cls`` from the dotted keys under ``prefix`` (absent keys keep their defaults)."""
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        group = f.metadata.get("group")
+        if group is not None:
+            kwargs[f.name] = _construct(group, flat, f"{prefix}{f.name}.")
+        elif prefix + f.name in flat:
+            kwargs[f.name] = flat[prefix + f.name]
+    return cls(**kwargs)
+
+
+# ----------------------------------------------------------------------------- derived from the declaration
+
+
+@dataclass(frozen=True)
+class Key:
+    """One configuration key, read off its dataclass field."""
+
+    name: str  # dotted, e.g. "stopping_condition.n_samples"
+    type: str  # the annotation, e.g. "int | float | None"
+    default: Any  # the Python default; dataclasses.MISSING for a required key
+    rule: Rule
+    help: str
+    off: Any  # how files spell None (off) when not null, e.g. -1
+
+    @property
+    def required(self) -> bool:
+        return self.default is MISSING
+
+    def written(self, value: Any) -> Any:
+        """``value`` as files framepick writes spell it (off as ``-1`` where Lightly does)."""
+        return self.off if value is None and self.off is not None else value
+
+
+def _keys(cls: type, prefix: str = "") -> list[Key]:
+    out: list[Key] = []
+    for f in fields(cls):
+        group = f.metadata.get("group")
+        if group is not None:
+            out.extend(_keys(group, f"{prefix}{f.name}."))
+        else:
+            out.append(_key(f, prefix))
+    return out
+
+
+def _key(f: Field[Any], prefix: str) -> Key:
+    meta = f.metadata
+    return Key(f"{prefix}{f.name}", str(f.type), f.default, meta["rule"], meta["help"], meta["off"])
+
+
+KEYS: tuple[Key, ...] = tuple(_keys(Config))
+"""Every configuration key, in the order ``framepick config`` and the docs list them."""
+
+_BY_NAME: dict[str, Key] = {k.name: k for k in KEYS}
+_REQUIRED = tuple(k.name for k in KEYS if k.required)
+
+
+def validate_key(name: str, value: Any) -> Any:
+    """Check one value as the configuration does (same rule, same message); returns it clean."""
+    return _BY_NAME[name].rule(name, value)
 
 
 def describe_keys() -> list[tuple[str, Any, str]]:
-    """(key, default, description) for every configuration key."""
-    return [(key, default, text) for key, (default, _, text) in _SCHEMA.items()]
+    """(key, default as written in YAML or on the command line, description) for every key;
+    the default is None for a required key."""
+    return [(k.name, None if k.required else k.written(k.default), k.help) for k in KEYS]
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """The nested mapping config.yaml and report.json hold: off is ``-1`` where Lightly writes it."""
+    return _written(config, "")
+
+
+def _written(obj: Any, prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        name = prefix + f.name
+        out[f.name] = _written(value, name + ".") if f.metadata.get("group") else _BY_NAME[name].written(value)
+    return out
+
+
+def config_to_yaml(config: Config) -> str:
+    """config/config.yaml: loads back with :func:`load_config` into an equal :class:`Config`."""
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+
+
+def _word(value: Any) -> str:
+    """A default as it is typed on the command line or in YAML."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def keys_markdown() -> str:
+    """The keys table of docs/reference.md (between its ``keys:begin``/``keys:end`` markers)."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = ["| key | default | allowed | meaning |", "| --- | --- | --- | --- |"]
+    for k in KEYS:
+        default = "required" if k.required else f"`{_word(k.written(k.default))}`"
+        lines.append(f"| `{k.name}` | {default} | {cell(k.rule.allowed)} | {cell(k.help)} |")
+    return "\n".join(lines) + "\n"
+
+
+KEYS_BEGIN = "<!-- keys:begin -->"
+KEYS_END = "<!-- keys:end -->"
+
+
+def with_keys_table(text: str) -> str:
+    """``text`` (a Markdown page) with the part between the keys markers replaced by :func:`keys_markdown`."""
+    begin, end = text.find(KEYS_BEGIN), text.find(KEYS_END)
+    if begin < 0 or end < begin:
+        raise ValueError(f"no {KEYS_BEGIN} ... {KEYS_END} block")
+    return text[: begin + len(KEYS_BEGIN)] + "\n" + keys_markdown() + text[end:]
+
+
+# ----------------------------------------------------------------------------- reading settings
 
 
 def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -238,7 +481,7 @@ def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         if not isinstance(key, str):
             raise ConfigError(f"invalid configuration key {_shown(key)}: keys are strings")
         full = f"{prefix}{key}"
-        if isinstance(value, Mapping) and any(k.startswith(full + ".") for k in _SCHEMA):
+        if isinstance(value, Mapping) and any(k.startswith(full + ".") for k in _BY_NAME):
             flat.update(_flatten(value, full + "."))
         else:
             flat[full] = value
@@ -246,45 +489,23 @@ def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _unknown(key: str) -> ConfigError:
-    close = difflib.get_close_matches(key, list(_SCHEMA), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(key, list(_BY_NAME), n=1, cutoff=0.6)
     hint = f"; did you mean '{close[0]}'?" if close else "; run 'framepick config' to list the keys"
     shown = f"'{key}'" if key.isprintable() and len(key) <= 60 else _shown(key)
     return ConfigError(f"unknown configuration key {shown}{hint}")
 
 
 def _build(flat: Mapping[str, Any]) -> Config:
+    """Unknown keys first, then missing ones, then each value in declaration order."""
     for key in flat:
-        if key not in _SCHEMA:
+        if key not in _BY_NAME:
             raise _unknown(key)
     for key in _REQUIRED:
         if flat.get(key) is None:
             raise ConfigError(f"missing required key '{key}': pass {key}=PATH")
-    clean = {key: _SCHEMA[key][1](key, flat[key]) for key in _SCHEMA if key in flat}
-    value = {key: clean.get(key, _SCHEMA[key][0]) for key in _SCHEMA}
-
-    length = value["selected_sequence_length"]
-    n_samples = value["stopping_condition.n_samples"]
-    if n_samples == -1 and value["stopping_condition.min_distance"] == -1:
-        raise ConfigError(
-            "no stopping condition: set stopping_condition.n_samples (e.g. 100) and/or stopping_condition.min_distance"
-        )
-    if _is_int(n_samples) and n_samples != -1 and n_samples % length:
-        lower = (n_samples // length) * length
-        options = [v for v in (lower, lower + length) if v >= length]
-        raise ConfigError(
-            f"invalid value for 'stopping_condition.n_samples': {n_samples} is not a multiple of "
-            f"selected_sequence_length={length}; nearest valid values: " + " or ".join(str(v) for v in options)
-        )
-
-    def group(prefix: str) -> dict[str, Any]:
-        return {k[len(prefix) :]: v for k, v in value.items() if k.startswith(prefix)}
-
-    top = {k: v for k, v in value.items() if "." not in k}
-    return Config(
-        **top,
-        stopping_condition=StoppingCondition(**group("stopping_condition.")),
-        model=ModelConfig(**group("model.")),
-    )
+    clean = {k.name: k.rule(k.name, flat[k.name]) for k in KEYS if k.name in flat}
+    config: Config = _construct(Config, clean, "")
+    return config
 
 
 def _parse_scalar(key: str, text: str) -> Any:
@@ -307,15 +528,16 @@ def parse_overrides(words: Iterable[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"invalid argument {_shown(word)}: expected key=value (e.g. input_dir=videos/)")
-        if key not in _SCHEMA:
+        if key not in _BY_NAME:
             raise _unknown(key)  # before the value: the key is the first thing wrong
         out[key] = _parse_scalar(key, text)
     return out
 
 
-def _read_yaml(path: str | Path) -> dict[str, Any]:
+def _read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file '{path}': {exc}") from None
     try:
@@ -331,7 +553,8 @@ def _read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def load_config(
-    config_file: str | Path | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+    *,
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
     **kwargs: Any,
 ) -> Config:
@@ -343,7 +566,3 @@ def load_config(
         merged.update(_flatten(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides))
     merged.update(_flatten(kwargs))
     return _build(merged)
-
-
-def config_to_yaml(config: Config) -> str:
-    return yaml.safe_dump(config.to_dict(), sort_keys=False)

@@ -18,7 +18,7 @@ from ._log import logger
 from ._version import __version__
 from .cache import EmbeddingCache, resolve_cache_dir
 from .checks import CheckResult, run_checks
-from .config import Config, config_to_yaml
+from .config import Config, config_to_dict, config_to_yaml
 from .discover import Discovery, Source, scan_input
 from .embed import Embedder, SourceFrames, create_embedder, embed_sources, embedder_signature
 from .embeddings_csv import embeddings_for_table
@@ -302,11 +302,12 @@ def _stopping(config: Config, seqs: Sequences, sel: Selection) -> Stopping:
         )
     else:
         message = f"stopped by n_samples: {n_selected} sequences of {length} frames = {n_selected * length} frames"
+    written = config_to_dict(config)["stopping_condition"]  # off is -1 in report.json, as in Lightly's files
     return Stopping(
         reason=sel.stop_reason,
         message=message,
-        n_samples=config.n_samples,
-        min_distance=config.min_distance,
+        n_samples=written["n_samples"],
+        min_distance=written["min_distance"],
         requested_frames=requested_frames,
         all_candidates_selected=n_selected == len(seqs),
     )
@@ -356,7 +357,7 @@ def _summarize(result: RunResult, timings: dict[str, float], work: dict[str, int
         corrupt=checks.corrupt_reasons,
         left_out=checks.left_out,
         sequences=_sequence_entries(result),
-        config=cfg.to_dict(),
+        config=config_to_dict(cfg),  # off is -1 here too
         duplicates=checks.duplicate_of,
         skipped=found.skipped,
     )

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._kcenter import kcenter_fast
-from .errors import ConfigError, NoCandidatesError
+from .config import StoppingCondition, check_stopping, validate_key
+from .errors import NoCandidatesError, SelectionError
 
 # selection_dim=auto: full dimension up to this many candidates, AUTO_DIM components above
 AUTO_FULL_MAX = 50_000
@@ -49,13 +50,13 @@ class Selection:
         return float(self.radii[-1]) if len(self.radii) else math.inf
 
 
-def target_count(n_samples: int | float, length: int, n_candidates: int) -> int | None:
-    """Sequences to select for ``n_samples`` frames (SPEC section 4), before capping.
+def target_count(n_samples: int | float | None, length: int, n_candidates: int) -> int | None:
+    """Sequences to select for ``n_samples`` frames, before capping.
 
     An integer is a frame count (a multiple of ``length``); a fraction of the candidate
-    frames is rounded up to a whole number of sequences; -1 means no count limit.
+    frames is rounded up to a whole number of sequences; None (off) means no count limit.
     """
-    if n_samples == -1:
+    if n_samples is None:
         return None
     if isinstance(n_samples, float):
         frames = math.ceil(n_samples * n_candidates * length - 1e-9)
@@ -64,24 +65,30 @@ def target_count(n_samples: int | float, length: int, n_candidates: int) -> int 
 
 
 def kcenter_greedy(
-    x: np.ndarray, k: int, first: int = 0, min_distance: float = -1.0
+    x: np.ndarray, k: int, first: int = 0, min_distance: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """Greedy farthest-point selection (2-approximate k-center).
 
     Starts at ``first``; each next point is the one farthest from the selection (lowest
-    index on ties). Returns (indices, covering radius after each pick, stopped by
-    ``min_distance``). Runs the pruned kernel :func:`framepick._kcenter.kcenter_fast`, which
-    returns exactly what the plain reference :func:`framepick._kcenter.kcenter_reference` does.
+    index on ties); ``min_distance`` None (or <= 0) is off. Returns (indices, covering
+    radius after each pick, stopped by ``min_distance``). Runs the pruned kernel
+    :func:`framepick._kcenter.kcenter_fast`, which returns exactly what the plain reference
+    :func:`framepick._kcenter.kcenter_reference` does.
     """
-    return kcenter_fast(x, k, first, min_distance)
+    return kcenter_fast(x, k, first, _threshold(min_distance))
 
 
 def random_order(
-    x: np.ndarray, k: int, seed: int = 0, min_distance: float = -1.0
+    x: np.ndarray, k: int, seed: int = 0, min_distance: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """Uniform random selection in a seeded order, tracking the covering radius the same way."""
     order = np.random.default_rng(seed).permutation(len(x))
-    return kcenter_fast(x, k, min_distance=min_distance, order=order)
+    return kcenter_fast(x, k, min_distance=_threshold(min_distance), order=order)
+
+
+def _threshold(min_distance: float | None) -> float:
+    """The kernels' spelling of ``min_distance``: any value <= 0 is off."""
+    return -1.0 if min_distance is None else float(min_distance)
 
 
 def resolve_selection_dim(selection_dim: int | str, n_candidates: int) -> int:
@@ -136,8 +143,8 @@ def covering_radius(x: np.ndarray, selected: np.ndarray) -> float:
 
 def select(
     embeddings: np.ndarray,
-    n_samples: int | float = -1,
-    min_distance: float = -1.0,
+    n_samples: int | float | None = None,
+    min_distance: float | None = None,
     method: str = "coreset",
     length: int = 1,
     seed: int = 0,
@@ -146,22 +153,28 @@ def select(
     """Select sequences by ``method`` until ``n_samples`` frames or ``min_distance`` is reached.
 
     ``embeddings`` has one row per candidate sequence; ``n_samples`` counts frames, so an
-    integer must be a multiple of ``length``. Selecting more than there are candidates
-    selects all of them (``stop_reason == "all_candidates"``). ``selection_dim > 0`` selects
-    in that many principal components (:func:`reduce_dim`; ``"auto"``: see
-    :func:`resolve_selection_dim`); radii are then in that space.
+    integer must be a multiple of ``length``; None (or Lightly's -1) is off, for either
+    condition. Selecting more than there are candidates selects all of them
+    (``stop_reason == "all_candidates"``). ``selection_dim > 0`` selects in that many
+    principal components (:func:`reduce_dim`; ``"auto"``: see :func:`resolve_selection_dim`);
+    radii are then in that space.
+
+    This is a public entry point, so it checks its settings with the configuration's own
+    rules (the same :class:`~framepick.ConfigError` messages; a :class:`~framepick.Config`'s
+    values always pass) and its embeddings (:class:`~framepick.SelectionError`).
     """
+    stop = StoppingCondition(n_samples=n_samples, min_distance=min_distance)
+    method = validate_key("method", method)
+    length = validate_key("selected_sequence_length", length)
+    seed = validate_key("seed", seed)
+    selection_dim = validate_key("selection_dim", selection_dim)
+    check_stopping(stop, length)
+    n_samples, min_distance = stop.n_samples, stop.min_distance
     x = np.ascontiguousarray(embeddings, dtype=np.float32)
     if x.ndim != 2:
-        raise ValueError(f"embeddings must be 2-D, got shape {x.shape}")
+        raise SelectionError(f"embeddings must be 2-D, got shape {x.shape}")
     if not all(np.isfinite(x[b : b + 8192]).all() for b in range(0, len(x), 8192)):
-        raise ValueError("embeddings contain NaN or infinite values")
-    if method not in ("coreset", "random"):
-        raise ConfigError(f"invalid value for 'method': {method!r}; allowed: 'coreset' or 'random'")
-    if n_samples == -1 and min_distance == -1:
-        raise ConfigError("no stopping condition: set n_samples and/or min_distance")
-    if isinstance(n_samples, int) and n_samples != -1 and n_samples % length:
-        raise ConfigError(f"n_samples={n_samples} is not a multiple of selected_sequence_length={length}")
+        raise SelectionError("embeddings contain NaN or infinite values")
     n = len(x)
     if n == 0:
         raise NoCandidatesError(
