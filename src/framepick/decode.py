@@ -10,7 +10,8 @@ be decoded is yielded with ``error`` set; a source that breaks off raises
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -27,6 +28,7 @@ __all__ = [
     "ImageDecoder",
     "PyAVDecoder",
     "decoder_for",
+    "fit_within",
     "image_to_rgb",
     "timestamp_gaps",
 ]
@@ -60,8 +62,9 @@ class Decoder(Protocol):
         """Every frame of ``source`` once, in order, resized to ``size``×``size`` RGB."""
         ...
 
-    def read(self, source: Source, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
-        """The full-resolution RGB pixels of the frames at ``indices``, in index order."""
+    def read(self, source: Source, indices: Iterable[int], size: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """The RGB pixels of the frames at ``indices``, in index order: full resolution, or
+        shrunk to at most ``size`` pixels on the longer side (:func:`fit_within`)."""
         ...
 
 
@@ -167,22 +170,58 @@ class PyAVDecoder:
             seconds = float(pts * time_base) if pts is not None and time_base else None
             yield DecodedFrame(index, pixels, digest, pts, seconds, suspect=suspect)
 
-    def read(self, source: Source, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+    def read(self, source: Source, indices: Iterable[int], size: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         wanted = set(indices)
         if not wanted:
             return
         last = max(wanted)
         frames = self._frames(source)
+        scaler = _Shrinker(size) if size is not None else None
         try:
             for index, frame, _ in frames:
                 if index in wanted:
-                    yield index, frame.to_ndarray(format="rgb24")
+                    yield index, frame.to_ndarray(format="rgb24") if scaler is None else scaler(frame)
                 if index >= last:
                     return
         except DecodeError:
             return  # a source-level problem after the last wanted frame is not this reader's business
         finally:
             frames.close()
+
+
+def fit_within(width: int, height: int, size: int) -> tuple[int, int]:
+    """The size Pillow's ``Image.thumbnail((size, size))`` gives a ``width``×``height`` image:
+    at most ``size`` on the longer side, the aspect ratio kept as closely as whole pixels allow,
+    never enlarged. Shared so that a frame shrunk by FFmpeg has exactly the thumbnail's size."""
+    if size >= width and size >= height:
+        return width, height
+    aspect = width / height
+
+    def nearest(number: float, error: Callable[[int], float]) -> int:
+        return max(min(math.floor(number), math.ceil(number), key=error), 1)
+
+    if 1 >= aspect:  # taller than wide: the height is the longer side
+        return nearest(size * aspect, lambda n: abs(aspect - n / size)), size
+    return size, nearest(size / aspect, lambda n: 0 if n == 0 else abs(aspect - size / n))
+
+
+class _Shrinker:
+    """Frames as small RGB arrays straight from FFmpeg's scaler (area averaging, :func:`fit_within`).
+
+    One scaler for a whole read: FFmpeg's scaling context is set up once, not once per frame
+    (which costs more than the scaling itself), and no full-resolution RGB copy is made.
+    """
+
+    def __init__(self, size: int) -> None:
+        from av.video.reformatter import VideoReformatter
+
+        self.size = size
+        self.reformatter = VideoReformatter()
+
+    def __call__(self, frame: Any) -> np.ndarray:
+        width, height = fit_within(frame.width, frame.height, self.size)
+        small = self.reformatter.reformat(frame, width=width, height=height, format="rgb24", interpolation="AREA")
+        return small.to_ndarray()
 
 
 def _truncation(container: Any, stream: Any, last_pts: int | None, intervals: list[int]) -> str | None:
@@ -280,10 +319,16 @@ def image_to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _load_rgb(path) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _load_rgb(path, size: int | None = None) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """An image file as RGB: full size, or shrunk as ``Image.thumbnail((size, size))`` does."""
     with Image.open(path) as image:
+        if size is not None:
+            image.draft(None, (2 * size, 2 * size))  # JPEG: decode at a reduced scale (what thumbnail() asks for)
         image.load()
-        return np.asarray(image_to_rgb(image))
+        rgb = image_to_rgb(image)
+        if size is not None:
+            rgb.thumbnail((size, size), Image.BILINEAR)
+        return np.asarray(rgb)
 
 
 class ImageDecoder:
@@ -302,9 +347,9 @@ class ImageDecoder:
             header = f"rgb24:{rgb.shape[1]}x{rgb.shape[0]}".encode()
             yield DecodedFrame(index, small, _digest(header, rgb.data))
 
-    def read(self, source: Source, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+    def read(self, source: Source, indices: Iterable[int], size: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         for index in sorted(set(indices)):
-            yield index, _load_rgb(source.files[index])
+            yield index, _load_rgb(source.files[index], size)
 
 
 def _reason(exc: BaseException) -> str:
