@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -98,10 +99,12 @@ def build_report(
     layout = plan_layout(inputs, seed)
     plots_dir = out_dir / "plots"
     plots_dir.mkdir(parents=True, exist_ok=True)
-    drawn = _draw(plots_dir, inputs, layout, arrays)
-    thumbs: Thumbnails | None = None
-    if reader is not None:
-        thumbs = make_thumbnails(layout.wanted(), reader)
+    # Thumbnails are read in a second thread while the plots are drawn: decoding runs in
+    # FFmpeg without the GIL, drawing is Python, so on two or more cores the two overlap.
+    with ThreadPoolExecutor(1, thread_name_prefix="framepick-thumbnails") as pool:
+        reading = pool.submit(make_thumbnails, layout.wanted(), reader) if reader is not None else None
+        drawn = _draw(plots_dir, inputs, layout, arrays)
+        thumbs: Thumbnails | None = reading.result() if reading is not None else None
     model = plan_page(inputs, layout, drawn, thumbs, reader_note, rebuilt)
     page = report["page"] = dict(model.summary)
     html_text = render_page(model)
