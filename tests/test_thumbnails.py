@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from framepick.decode import ImageDecoder, PyAVDecoder, fit_within
+from framepick._resize import fit_within
+from framepick.decode import ImageDecoder, PyAVDecoder
 from framepick.discover import discover
 from framepick.thumbnails import READ_SIZE, THUMB_SIZE, make_thumbnails, source_reader, thumbnail_uri
 from media import write_video

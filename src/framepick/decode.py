@@ -10,14 +10,14 @@ be decoded is yielded with ``error`` set; a source that breaks off raises
 from __future__ import annotations
 
 import hashlib
-import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
+from ._resize import FrameShrinker
 from .discover import Source
 from .errors import DecodeError
 
@@ -28,7 +28,6 @@ __all__ = [
     "ImageDecoder",
     "PyAVDecoder",
     "decoder_for",
-    "fit_within",
     "image_to_rgb",
     "timestamp_gaps",
 ]
@@ -64,7 +63,7 @@ class Decoder(Protocol):
 
     def read(self, source: Source, indices: Iterable[int], size: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """The RGB pixels of the frames at ``indices``, in index order: full resolution, or
-        shrunk to at most ``size`` pixels on the longer side (:func:`fit_within`)."""
+        shrunk to at most ``size`` pixels on the longer side (:func:`framepick._resize.fit_within`)."""
         ...
 
 
@@ -176,7 +175,7 @@ class PyAVDecoder:
             return
         last = max(wanted)
         frames = self._frames(source)
-        scaler = _Shrinker(size) if size is not None else None
+        scaler = FrameShrinker(size) if size is not None else None
         try:
             for index, frame, _ in frames:
                 if index in wanted:
@@ -187,41 +186,6 @@ class PyAVDecoder:
             return  # a source-level problem after the last wanted frame is not this reader's business
         finally:
             frames.close()
-
-
-def fit_within(width: int, height: int, size: int) -> tuple[int, int]:
-    """The size Pillow's ``Image.thumbnail((size, size))`` gives a ``width``×``height`` image:
-    at most ``size`` on the longer side, the aspect ratio kept as closely as whole pixels allow,
-    never enlarged. Shared so that a frame shrunk by FFmpeg has exactly the thumbnail's size."""
-    if size >= width and size >= height:
-        return width, height
-    aspect = width / height
-
-    def nearest(number: float, error: Callable[[int], float]) -> int:
-        return max(min(math.floor(number), math.ceil(number), key=error), 1)
-
-    if 1 >= aspect:  # taller than wide: the height is the longer side
-        return nearest(size * aspect, lambda n: abs(aspect - n / size)), size
-    return size, nearest(size / aspect, lambda n: 0 if n == 0 else abs(aspect - size / n))
-
-
-class _Shrinker:
-    """Frames as small RGB arrays straight from FFmpeg's scaler (area averaging, :func:`fit_within`).
-
-    One scaler for a whole read: FFmpeg's scaling context is set up once, not once per frame
-    (which costs more than the scaling itself), and no full-resolution RGB copy is made.
-    """
-
-    def __init__(self, size: int) -> None:
-        from av.video.reformatter import VideoReformatter
-
-        self.size = size
-        self.reformatter = VideoReformatter()
-
-    def __call__(self, frame: Any) -> np.ndarray:
-        width, height = fit_within(frame.width, frame.height, self.size)
-        small = self.reformatter.reformat(frame, width=width, height=height, format="rgb24", interpolation="AREA")
-        return small.to_ndarray()
 
 
 def _truncation(container: Any, stream: Any, last_pts: int | None, intervals: list[int]) -> str | None:
