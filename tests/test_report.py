@@ -23,7 +23,7 @@ from framepick.report import (
     MAP_POINTS,
     NN_SAMPLE,
     ReportInputs,
-    _build,
+    build_report,
     coverage_metrics,
     nearest_distances,
     nn_distances,
@@ -326,7 +326,7 @@ def test_distance_kernels_match_brute_force(monkeypatch: pytest.MonkeyPatch) -> 
     x = rng.normal(size=(97, 7))
     x[5] = x[9]  # an exact duplicate: nearest-neighbour distance 0
     d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
-    monkeypatch.setattr("framepick.report._BLOCK_ELEMENTS", 50)  # force many small blocks
+    monkeypatch.setattr("framepick._linalg.BLOCK_ELEMENTS", 50)  # force many small blocks
     centers = np.array([3, 50, 77])
     assert np.allclose(nearest_distances(x, centers), d[:, centers].min(1), atol=1e-6)
     off = d + np.diag(np.full(len(x), np.inf))
@@ -382,7 +382,7 @@ def test_large_run_stays_bounded(tmp_path: Path) -> None:
             asked.append(i)
             yield i, np.random.default_rng(src * 10_000 + i).integers(0, 256, (90, 160, 3), dtype=np.uint8)
 
-    _build(tmp_path, inputs, noisy_frames, "", rebuilt=False)
+    build_report(tmp_path, inputs, noisy_frames, "", rebuilt=False)
     html = (tmp_path / "report.html").read_text()
     size = len(html.encode())
     assert size < 20_000_000, size
@@ -436,7 +436,7 @@ def _fake_inputs(m: int, k: int, length: int = 1, dim: int = 6) -> ReportInputs:
 def test_degenerate_selections(m: int, k: int, tmp_path: Path) -> None:
     """A single candidate, a single pick, everything selected: the page and its numbers still make sense."""
     inputs = _fake_inputs(m, k)
-    _build(tmp_path, inputs, None, "no input", rebuilt=True)
+    build_report(tmp_path, inputs, None, "no input", rebuilt=True)
     cov = inputs.report["metrics"]["coverage"]
     html = (tmp_path / "report.html").read_text()
     assert html.count("<circle") == m and html.count('class="strip"') == k
@@ -465,7 +465,7 @@ def test_umap_map_when_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     fake.UMAP = UMAP  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "umap", fake)
     inputs = _fake_inputs(40, 8)
-    _build(tmp_path, inputs, None, "", rebuilt=False)
+    build_report(tmp_path, inputs, None, "", rebuilt=False)
     html = (tmp_path / "report.html").read_text()
     assert (tmp_path / "plots" / "scatter_umap.png").is_file()
     assert inputs.report["page"]["map"]["projections"] == ["pca", "umap"]
@@ -480,7 +480,7 @@ def test_a_failing_page_keeps_the_selection(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("drawing failed")
 
-    monkeypatch.setattr("framepick.report._build", broken)
+    monkeypatch.setattr("framepick.report.build_report", broken)
     src = tmp_path / "in"
     shutil.copytree(scenes_input / "folder", src / "folder")
     out = _run(src, tmp_path / "out", **{"stopping_condition.n_samples": 3})

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
+from ._resize import FrameShrinker
 from .discover import Source
 from .errors import DecodeError
 
@@ -60,8 +61,9 @@ class Decoder(Protocol):
         """Every frame of ``source`` once, in order, resized to ``size``×``size`` RGB (None: no pixels)."""
         ...
 
-    def read(self, source: Source, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
-        """The full-resolution RGB pixels of the frames at ``indices``, in index order."""
+    def read(self, source: Source, indices: Iterable[int], size: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """The RGB pixels of the frames at ``indices``, in index order: full resolution, or
+        shrunk to at most ``size`` pixels on the longer side (:func:`framepick._resize.fit_within`)."""
         ...
 
 
@@ -169,16 +171,17 @@ class PyAVDecoder:
             seconds = float(pts * time_base) if pts is not None and time_base else None
             yield DecodedFrame(index, pixels, digest, pts, seconds, suspect=suspect)
 
-    def read(self, source: Source, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+    def read(self, source: Source, indices: Iterable[int], size: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         wanted = set(indices)
         if not wanted:
             return
         last = max(wanted)
         frames = self._frames(source)
+        scaler = FrameShrinker(size) if size is not None else None
         try:
             for index, frame, _ in frames:
                 if index in wanted:
-                    yield index, frame.to_ndarray(format="rgb24")
+                    yield index, frame.to_ndarray(format="rgb24") if scaler is None else scaler(frame)
                 if index >= last:
                     return
         except DecodeError:
@@ -282,10 +285,16 @@ def image_to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _load_rgb(path) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _load_rgb(path, size: int | None = None) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """An image file as RGB: full size, or shrunk as ``Image.thumbnail((size, size))`` does."""
     with Image.open(path) as image:
+        if size is not None:
+            image.draft(None, (2 * size, 2 * size))  # JPEG: decode at a reduced scale (what thumbnail() asks for)
         image.load()
-        return np.asarray(image_to_rgb(image))
+        rgb = image_to_rgb(image)
+        if size is not None:
+            rgb.thumbnail((size, size), Image.BILINEAR)
+        return np.asarray(rgb)
 
 
 class ImageDecoder:
@@ -304,9 +313,9 @@ class ImageDecoder:
             header = f"rgb24:{rgb.shape[1]}x{rgb.shape[0]}".encode()
             yield DecodedFrame(index, small, _digest(header, rgb.data))
 
-    def read(self, source: Source, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+    def read(self, source: Source, indices: Iterable[int], size: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         for index in sorted(set(indices)):
-            yield index, _load_rgb(source.files[index])
+            yield index, _load_rgb(source.files[index], size)
 
 
 def _reason(exc: BaseException) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ._linalg import row_blocks
 from ._log import logger
 from ._version import __version__
 from .cache import EmbeddingCache, resolve_cache_dir
@@ -93,8 +94,8 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
 
 def _normalize(embeddings: np.ndarray) -> np.ndarray:
     """L2-normalise rows in place (in blocks: no second N×D copy); zero rows stay zero."""
-    for begin in range(0, len(embeddings), 8192):
-        block = embeddings[begin : begin + 8192]
+    for rows in row_blocks(len(embeddings)):
+        block = embeddings[rows]
         norms = np.linalg.norm(block, axis=1, keepdims=True)
         np.divide(block, norms, out=block, where=norms > 0)
     return embeddings

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._kcenter import kcenter_fast
+from ._linalg import fit_pca, min_sq_distances, row_blocks
 from .config import StoppingCondition, check_stopping, validate_key
 from .errors import NoCandidatesError, SelectionError
 
@@ -108,37 +109,22 @@ def reduce_dim(
     O(sample·D²) + O(N·D·dim) whatever N is. ``dim <= 0`` or ``dim >= D`` returns the rows.
     """
     x = np.asarray(x, dtype=np.float32)
-    take = np.arange(len(x)) if rows is None else np.asarray(rows)
-    n, d = len(take), x.shape[1]
+    n, d = (len(x) if rows is None else len(rows)), x.shape[1]
     if dim <= 0 or dim >= d or n <= 1:
-        return x if rows is None else x[take]
-    rng = np.random.default_rng(seed)
-    fit_rows = np.sort(rng.choice(n, sample, replace=False)) if n > sample else np.arange(n)
-    fit = x[take[fit_rows]].astype(np.float64)
-    mean = fit.mean(axis=0)
-    fit -= mean
-    _, vectors = np.linalg.eigh(fit.T @ fit)
-    basis = np.ascontiguousarray(vectors[:, ::-1][:, :dim], dtype=np.float32)
-    out = np.empty((n, dim), np.float32)
-    mean32 = mean.astype(np.float32)
-    for begin in range(0, n, 8192):
-        block = x[begin : begin + 8192] if rows is None else x[take[begin : begin + 8192]]
-        np.matmul(block - mean32, basis, out=out[begin : begin + 8192])
-    return out
+        return x if rows is None else x[np.asarray(rows)]
+    # The D×D covariance solver and float32 projection: the selection stays bit-identical to
+    # what it was before the PCA moved to framepick._linalg.
+    pca = fit_pca(x, dim, sample=sample, seed=seed, rows=rows, center="sample", solver="covariance")
+    return pca.transform(x, None if rows is None else np.asarray(rows), dtype=np.float32)
 
 
 def covering_radius(x: np.ndarray, selected: np.ndarray) -> float:
     """Largest distance from a row of ``x`` to its nearest row in ``selected`` (blocked, O(N) memory)."""
     if len(selected) == 0:
         return math.inf
-    centers = x[selected].astype(np.float64)
-    c_sq = (centers * centers).sum(1)
-    worst = 0.0
-    for begin in range(0, len(x), 4096):
-        block = x[begin : begin + 4096].astype(np.float64)
-        d = (block * block).sum(1)[:, None] - 2.0 * block @ centers.T + c_sq[None, :]
-        worst = max(worst, float(np.maximum(d.min(axis=1), 0.0).max()))
-    return math.sqrt(worst)
+    if len(x) == 0:
+        return 0.0
+    return math.sqrt(float(min_sq_distances(x, x[np.asarray(selected)]).max()))
 
 
 def select(
@@ -173,7 +159,7 @@ def select(
     x = np.ascontiguousarray(embeddings, dtype=np.float32)
     if x.ndim != 2:
         raise SelectionError(f"embeddings must be 2-D, got shape {x.shape}")
-    if not all(np.isfinite(x[b : b + 8192]).all() for b in range(0, len(x), 8192)):
+    if not all(np.isfinite(x[rows]).all() for rows in row_blocks(len(x))):
         raise SelectionError("embeddings contain NaN or infinite values")
     n = len(x)
     if n == 0:

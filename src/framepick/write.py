@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+from collections import deque
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +134,9 @@ def write_embeddings_csv(
             fh.write(b"".join(lines).replace(b"\x00", b""))
 
 
+_DUMP_THREADS = 4  # encoder threads for dump_dataset
+
+
 def dump_frames(
     path: Path,
     sources: Sequence[Source],
@@ -139,22 +145,35 @@ def dump_frames(
 ) -> int:
     """Write selected frames at full resolution; ``wanted`` maps source -> {frame index: name}.
 
-    Names end in ``.png`` (SPEC section 2); with ``jpg`` the extension is swapped.
+    Names end in ``.png`` (SPEC section 2); with ``jpg`` the extension is swapped. Encoding
+    (most of the cost: PNG filtering and deflate) runs in a few threads while the next frames
+    are decoded: Pillow releases the GIL while it encodes. At most a few frames wait in memory.
     """
+    workers = max(1, min(_DUMP_THREADS, os.cpu_count() or 1))
     written = 0
-    for src in sorted(wanted):
-        source = sources[src]
-        frames = wanted[src]
-        for index, rgb in decoder_for(source).read(source, frames):
-            name = frames[index]
-            if image_format == "jpg":
-                name = name.rsplit(".", 1)[0] + ".jpg"
-            target = path / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            image = Image.fromarray(rgb)
-            if image_format == "jpg":
-                image.save(target, format="JPEG", quality=95)
-            else:
-                image.save(target, format="PNG", compress_level=1)
-            written += 1
+    with ThreadPoolExecutor(workers, thread_name_prefix="framepick-dump") as pool:
+        pending: deque[Future[None]] = deque()
+        for src in sorted(wanted):
+            source = sources[src]
+            frames = wanted[src]
+            for index, rgb in decoder_for(source).read(source, frames):
+                name = frames[index]
+                if image_format == "jpg":
+                    name = name.rsplit(".", 1)[0] + ".jpg"
+                target = path / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                pending.append(pool.submit(_save_frame, rgb, target, image_format))
+                while len(pending) > 2 * workers:  # bounded: frames are full resolution
+                    pending.popleft().result()
+                written += 1
+        for done in pending:
+            done.result()  # an encoding error is raised here, as it was when encoding inline
     return written
+
+
+def _save_frame(rgb: np.ndarray, target: Path, image_format: str) -> None:
+    image = Image.fromarray(rgb)
+    if image_format == "jpg":
+        image.save(target, format="JPEG", quality=95)
+    else:
+        image.save(target, format="PNG", compress_level=1)

@@ -1,0 +1,130 @@
+"""Stage 7: the report (``report.json``, ``report.html``) and its static plots.
+
+The report is built from :class:`ReportInputs`: the candidate sequences (one embedding each,
+the mean of its frames' embeddings), which of them were selected and in which order, and
+the run's summary (the ``report.json`` dictionary). A run makes them from memory
+(:func:`write_report`); ``framepick report OUTPUT_DIR`` makes the same from the run's files
+(:func:`rebuild_report`), so both give the same page and the same numbers.
+
+Every number the page shows is added to ``report.json``: coverage metrics under
+``metrics.coverage``, what the page drew and sampled under ``page``.
+
+The package: :mod:`.data` (inputs and their files), :mod:`.metrics` (coverage numbers),
+:mod:`.projections` (PCA, UMAP), :mod:`.plots` (matplotlib, imported only when drawing),
+:mod:`.layout` and :mod:`.page` (what the page shows, as data), :mod:`.render` (the HTML
+template), :mod:`.build` (the order of work). Importing it does not import matplotlib.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from html import escape as html_escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._log import logger
+from ..thumbnails import FrameReader, source_reader
+from .build import build_report, write_text_atomic
+from .data import CANDIDATES_CSV, ReportInputs, inputs_from_result, read_inputs, write_candidates_csv
+from .layout import FILMSTRIPS, LISTED, MAP_POINTS
+from .metrics import NN_SAMPLE, coverage_metrics, nearest_distances, nn_distances
+from .plots import plot_scatter_pca
+from .projections import pca_2d
+
+if TYPE_CHECKING:
+    from ..pipeline import RunResult
+
+__all__ = [
+    "CANDIDATES_CSV",
+    "FILMSTRIPS",
+    "LISTED",
+    "MAP_POINTS",
+    "NN_SAMPLE",
+    "ReportInputs",
+    "build_report",
+    "coverage_metrics",
+    "inputs_from_result",
+    "nearest_distances",
+    "nn_distances",
+    "pca_2d",
+    "plot_scatter_pca",
+    "read_inputs",
+    "rebuild_report",
+    "write_candidates_csv",
+    "write_report",
+]
+
+
+def _failure_page(message: str, stopping: str) -> str:
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>framepick report</title>"
+        "<link rel='icon' href='data:,'></head><body><h1>framepick report</h1>"
+        f"<p>{html_escape(stopping)}</p>"
+        f"<p>The report page could not be built: {html_escape(message)}. The selection itself is "
+        "complete (see data/ and filenames/); rerun <code>framepick report OUTPUT_DIR --debug</code>.</p>"
+        "</body></html>\n"
+    )
+
+
+def write_report(out_dir: Path, result: RunResult) -> None:
+    """Called by the run: ``data/candidates.csv``, ``plots/*``, ``report.html``; adds numbers to ``result.report``.
+
+    ``report.json`` itself is written by the caller, after this. A failure while drawing the
+    page does not throw the selection away: it is logged, recorded in ``report["page"]["error"]``
+    and ``report.html`` says so (``framepick report OUTPUT_DIR --debug`` retries with a traceback).
+    """
+    inputs = inputs_from_result(result)
+    write_candidates_csv(out_dir / CANDIDATES_CSV, inputs)
+    try:
+        build_report(out_dir, inputs, source_reader(result.sources), "", rebuilt=False)
+    except Exception as exc:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.exception("report: building report.html failed")
+        message = f"{type(exc).__name__}: {exc}"
+        logger.error("report: building report.html failed (%s); the selection is complete", message)
+        result.report["page"] = {"error": message}
+        (out_dir / "plots").mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out_dir / "report.html", _failure_page(message, result.report["stopping"]["message"]))
+
+
+def _frame_reader_for(inputs: ReportInputs, out_dir: Path) -> tuple[FrameReader | None, str]:
+    """A reader over the run's input_dir as it is now, and a note on what is unavailable."""
+    from ..discover import discover
+
+    input_dir = Path(str(inputs.report["config"].get("input_dir", "")))
+    if not input_dir.is_dir():
+        return None, f"input_dir '{input_dir}' is gone: the report has no thumbnails"
+    try:
+        found = {s.name: s for s in discover(input_dir, exclude=out_dir)}
+    except Exception as exc:
+        return None, f"input_dir '{input_dir}' cannot be read ({exc}): the report has no thumbnails"
+    sources = []
+    missing = []
+    for entry in inputs.report["sources"]:
+        src = found.get(entry["name"])
+        if src is not None and src.kind != "video" and len(src.files) != int(entry["frames"]):
+            src = None
+        if src is None:
+            missing.append(entry["name"])
+        sources.append(src)
+    note = ""
+    if missing:
+        note = f"{len(missing)} source(s) changed or gone since the run, shown without thumbnails: " + ", ".join(
+            missing[:5]
+        )
+    return source_reader(sources), note
+
+
+def rebuild_report(out_dir: str | Path) -> dict[str, Any]:
+    """``framepick report OUTPUT_DIR``: rebuild report.html, plots/ and report.json from a finished run."""
+    from ..write import write_json
+
+    out = Path(out_dir)
+    inputs = read_inputs(out)
+    reader, note = _frame_reader_for(inputs, out.resolve())
+    build_report(out, inputs, reader, note, rebuilt=True)
+    tmp = out / f".report.json.tmp-{os.getpid()}"
+    write_json(tmp, inputs.report)
+    os.replace(tmp, out / "report.json")
+    return inputs.report

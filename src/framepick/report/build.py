@@ -1,0 +1,117 @@
+"""Build the report into an output folder: numbers, plots, thumbnails, then the page.
+
+The steps that decide (:func:`~.layout.plan_layout`, :func:`~.page.plan_page`) and compute
+(:mod:`.metrics`, :mod:`.projections`) are pure; this module does the reading and writing
+between them, so the order of work is visible in one short function.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from .._log import logger
+from ..thumbnails import FrameReader, Thumbnails, make_thumbnails
+from . import plots
+from .data import ReportInputs
+from .layout import Layout, plan_layout
+from .metrics import coverage_metrics
+from .page import Drawn, plan_page
+from .projections import pca_2d_with_ratio, umap_2d
+from .render import render_page
+
+__all__ = ["build_report", "write_text_atomic"]
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file, so a reader never sees half a page."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _png_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _count_per_source(inputs: ReportInputs) -> None:
+    """Each report.json source entry gets its candidate and selected-sequence counts."""
+    for i, entry in enumerate(inputs.report["sources"]):
+        entry["candidates"] = int((inputs.source == i).sum())
+        entry["selected_sequences"] = int((inputs.source[inputs.selected] == i).sum())
+
+
+def _draw(plots_dir: Path, inputs: ReportInputs, layout: Layout, arrays: dict[str, np.ndarray]) -> Drawn:
+    """The maps' projections and every file under plots/."""
+    cov = inputs.report["metrics"]["coverage"]
+    seed, shown, is_selected = layout.seed, layout.shown, layout.is_selected
+    n, k = len(inputs), len(inputs.selected)
+    names = ["scatter_pca.png", *plots.plot_distances(plots_dir, cov, arrays)]
+    xy_all, ratio = pca_2d_with_ratio(inputs.embeddings, seed=seed)
+    title = f"PCA of candidate embeddings: {k} selected of {n} (outlined)"
+    axes = (f"PC 1 ({ratio[0]:.0%} of variance)", f"PC 2 ({ratio[1]:.0%})")
+    plots.plot_scatter(
+        plots_dir / names[0], xy_all, inputs.source, is_selected, inputs.source_names, title, axes, seed=seed
+    )
+    projections = {"pca": xy_all[shown]}
+    umap_xy, umap_note = umap_2d(inputs.embeddings[shown], seed)
+    if umap_xy is not None:
+        projections["umap"] = umap_xy
+        title = f"UMAP of candidate embeddings: {k} selected of {len(shown)} shown (outlined)"
+        plots.plot_scatter(
+            plots_dir / "scatter_umap.png",
+            umap_xy,
+            inputs.source[shown],
+            is_selected[shown],
+            inputs.source_names,
+            title,
+            ("UMAP 1", "UMAP 2"),
+            seed=seed,
+        )
+        names.append("scatter_umap.png")
+    else:
+        (plots_dir / "scatter_umap.png").unlink(missing_ok=True)
+    timeline_sources = plots.plot_timeline(plots_dir / "video_sampling_timeline.png", inputs)
+    names.append("video_sampling_timeline.png")
+    uris = (_png_uri(plots_dir / names[1]), _png_uri(plots_dir / names[2]))
+    return Drawn(projections, ratio, umap_note, names, timeline_sources, uris)
+
+
+def build_report(
+    out_dir: Path, inputs: ReportInputs, reader: FrameReader | None, reader_note: str, rebuilt: bool
+) -> None:
+    """Write plots/ and report.html into ``out_dir`` and add the report's numbers to ``inputs.report``.
+
+    ``reader`` reads frames back for the thumbnails (None: the sources are gone, and
+    ``reader_note`` says why).
+    """
+    started = time.perf_counter()
+    report = inputs.report
+    seed = int(report["config"].get("seed", 0))
+    _count_per_source(inputs)
+    cov, arrays = coverage_metrics(inputs.embeddings, inputs.selected, seed)
+    report.setdefault("metrics", {})["coverage"] = cov
+    layout = plan_layout(inputs, seed)
+    plots_dir = out_dir / "plots"
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    # Thumbnails are read in a second thread while the plots are drawn: decoding runs in
+    # FFmpeg without the GIL, drawing is Python, so on two or more cores the two overlap.
+    with ThreadPoolExecutor(1, thread_name_prefix="framepick-thumbnails") as pool:
+        reading = pool.submit(make_thumbnails, layout.wanted(), reader) if reader is not None else None
+        drawn = _draw(plots_dir, inputs, layout, arrays)
+        thumbs: Thumbnails | None = reading.result() if reading is not None else None
+    model = plan_page(inputs, layout, drawn, thumbs, reader_note, rebuilt)
+    page = report["page"] = dict(model.summary)
+    html_text = render_page(model)
+    page["html_bytes"] = len(html_text.encode("utf-8"))
+    page["build_sec"] = round(time.perf_counter() - started, 4)
+    write_text_atomic(out_dir / "report.html", html_text)
+    n_thumbs = page["thumbnails"]["count"]
+    logger.info(
+        "report: %d points on the map, %d thumbnails, %.1f MB", len(layout.shown), n_thumbs, page["html_bytes"] / 1e6
+    )

@@ -1,0 +1,40 @@
+"""2-D projections of the candidate embeddings for the maps: PCA always, UMAP when installed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._linalg import fit_pca
+
+__all__ = ["PCA_FIT_ROWS", "pca_2d", "pca_2d_with_ratio", "umap_2d"]
+
+PCA_FIT_ROWS = 20_000  # the map's PCA is fitted on a seeded sample of at most this many candidates
+
+
+def pca_2d_with_ratio(x: np.ndarray, fit_rows: int = PCA_FIT_ROWS, seed: int = 0) -> tuple[np.ndarray, list[float]]:
+    """:func:`pca_2d` and the share of the variance each of the two components explains."""
+    if len(x) == 0:
+        return np.zeros((0, 2)), [0.0, 0.0]
+    # Centred on the mean of all rows; signs fixed so the picture does not flip between runs.
+    pca = fit_pca(x, 2, sample=fit_rows, seed=seed, center="all", solver="auto", fix_signs=True)
+    return pca.transform(x), pca.variance_ratio()
+
+
+def pca_2d(x: np.ndarray, fit_rows: int = PCA_FIT_ROWS, seed: int = 0) -> np.ndarray:
+    """Project rows onto their first two principal components (fit on a seeded sample)."""
+    return pca_2d_with_ratio(x, fit_rows, seed)[0]
+
+
+def umap_2d(x: np.ndarray, seed: int) -> tuple[np.ndarray | None, str]:
+    """UMAP of ``x`` when umap-learn is installed; (None, why not) otherwise."""
+    try:
+        import umap  # type: ignore[import-not-found]
+    except ImportError:
+        return None, "umap-learn is not installed (pip install umap-learn)"
+    if len(x) < 5:
+        return None, "too few points for UMAP"
+    try:
+        reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(x) - 1), random_state=seed)
+        return np.asarray(reducer.fit_transform(np.asarray(x, np.float32)), np.float64), "ok"
+    except Exception as exc:  # UMAP is optional: a failure costs the plot, not the report
+        return None, f"UMAP failed: {type(exc).__name__}: {exc}"

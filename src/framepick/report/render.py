@@ -1,0 +1,222 @@
+"""Write a :class:`~.page.PageModel` out as ``report.html``: one self-contained page.
+
+The page is ``templates/page.html`` (a :class:`string.Template`) with ``static/page.css`` and
+``static/page.js`` inlined, all shipped as package data and found with
+:mod:`importlib.resources`. Nothing on the page refers to anything outside it: images are
+``data:`` URIs, the maps and timeline are inline SVG, the script is inline, so opening the
+page makes no network request. Every value from the run is HTML-escaped here.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from functools import cache
+from importlib import resources
+from string import Template
+from typing import Any
+
+from .page import MAP_H, MAP_W, TIMELINE_W, MapView, PageModel, PairView, Strip, Thumb, TimelineRow
+
+__all__ = ["render_page", "resource_text"]
+
+_e = html.escape
+
+
+@cache
+def resource_text(name: str) -> str:
+    """A file shipped in this package (``templates/page.html``, ``static/page.css``, ...)."""
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return _e(str(value))
+
+
+def _json_script(element_id: str, value: Any) -> str:
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False).replace("</", "<\\/")
+    return f'<script type="application/json" id="{element_id}">{text}</script>'
+
+
+def _img(thumb: Thumb) -> str:
+    if thumb.uri is None:
+        body = '<span class="noimg">no image</span>'
+    else:
+        body = f'<img data-k="{thumb.key}" src="{thumb.uri}" alt="frame {thumb.index}">'
+    return f"<figure>{body}<figcaption>{_e(thumb.caption)}</figcaption></figure>"
+
+
+def _map_svg(view: MapView, visible: bool) -> str:
+    hidden = "" if visible else ' style="display:none"'
+    parts = [
+        f'<svg class="map" id="map-{view.name}" viewBox="0 0 {MAP_W:.0f} {MAP_H:.0f}" width="{MAP_W:.0f}" '
+        f'height="{MAP_H:.0f}" role="img" aria-label="{view.name.upper()} map"{hidden}>'
+    ]
+    for c in view.circles:
+        cls = ' class="sel"' if c.selected else ""
+        parts.append(
+            f'<circle cx="{c.x:.1f}" cy="{c.y:.1f}" r="{4.5 if c.selected else 2.6}" '
+            f'fill="{c.colour}"{cls} data-i="{c.i}"/>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _tabs(model: PageModel) -> str:
+    if len(model.maps) < 2:
+        return ""
+    on = [' class="on"'] + [""] * (len(model.maps) - 1)
+    buttons = "".join(f'<button data-p="{v.name}"{o}>{v.name.upper()}</button>' for v, o in zip(model.maps, on))
+    return f'<div class="tabs">{buttons}</div>'
+
+
+def _legend(model: PageModel) -> str:
+    items = "".join(f'<span><i style="background:{c}"></i>{_e(name)}</span>' for name, c in model.legend)
+    more = f"<span class='muted'>… {model.legend_more} more</span>" if model.legend_more else ""
+    return items + more
+
+
+def _timeline_row(row: TimelineRow) -> str:
+    w = f"{TIMELINE_W:.0f}"
+    parts = [f'<svg width="{w}" height="16" viewBox="0 0 {w} 16">']
+    parts.append(f'<rect x="0" y="5" width="{w}" height="6" fill="#eeeeee"><title>not a candidate</title></rect>')
+    parts += [
+        f'<rect x="{x:.1f}" y="5" width="{width:.1f}" height="6" fill="#c8c8c8"/>' for x, width in row.candidate_runs
+    ]
+    parts += [
+        f'<rect class="mark" x="{x0:.1f}" y="1" width="{x1 - x0:.1f}" height="14" fill="{row.colour}">'
+        f"<title>{_e(title)}</title></rect>"
+        for x0, x1, title in row.marks
+    ]
+    parts.append("</svg>")
+    return (
+        f'<tr><td title="{_e(row.name)}">{_e(row.name[-48:])}</td>'
+        f'<td class="n">{row.frames:,} fr</td><td class="n">{row.selected} sel</td><td>{"".join(parts)}</td></tr>'
+    )
+
+
+def _nn_row(label: str, entry: dict[str, Any]) -> str:
+    sampled = f"{entry['queries']:,} of {entry['points']:,} (sampled)" if entry["sampled"] else f"{entry['points']:,}"
+    return (
+        f"<tr><th>{label}</th><td class='n'>{sampled}</td><td class='n'>{_num(entry['min'])}</td>"
+        f"<td class='n'>{_num(entry['median'])}</td><td class='n'>{_num(entry['mean'])}</td>"
+        f"<td class='n'>{_num(entry['max'])}</td></tr>"
+    )
+
+
+def _coverage_table(model: PageModel, k: int) -> str:
+    cov = model.coverage
+    nn = cov["nearest_neighbour"]
+    return (
+        "<table class='list'><tr><th></th><th>covering radius</th><th>mean distance to selection</th></tr>"
+        f"<tr><th>before selection (all candidates around their mean)</th><td class='n' id='radius-before'>"
+        f"{_num(cov['radius_before'])}</td><td></td></tr>"
+        f"<tr><th>after: this selection ({k:,})</th><td class='n' id='radius-after'>{_num(cov['radius_after'])}</td>"
+        f"<td class='n'>{_num(cov['mean_distance_to_selection'])}</td></tr>"
+        f"<tr><th>after: random selection of the same size (seed {cov['random']['seed']})</th>"
+        f"<td class='n' id='radius-random'>{_num(cov['random']['radius_after'])}</td>"
+        f"<td class='n'>{_num(cov['random']['mean_distance_to_selection'])}</td></tr></table>"
+        "<h3>Nearest-neighbour distances</h3><table class='list'><tr><th></th><th>items</th><th>min</th>"
+        "<th>median</th><th>mean</th><th>max</th></tr>"
+        + _nn_row("all candidates", nn["all"])
+        + _nn_row("selected", nn["selected"])
+        + _nn_row("random selection", nn["random"])
+        + "</table>"
+    )
+
+
+def _strip(strip: Strip) -> str:
+    point = f' data-point="{strip.point}"' if strip.point is not None else ""
+    return (
+        f'<div class="strip" data-rank="{strip.rank}"{point}><div class="meta"><b>#{strip.rank}</b> '
+        f"{_e(strip.label)} · {strip.span}{_e(strip.times)}</div>"
+        f'<div class="frames">{"".join(_img(t) for t in strip.frames)}</div></div>'
+    )
+
+
+def _listed(model: PageModel) -> str:
+    if not model.listed:
+        return ""
+    rows = "".join(
+        f"<tr><td class='n'>#{r.rank}</td><td>{_e(r.source)}</td><td>{r.frames}</td><td>{_e(r.time)}</td></tr>"
+        for r in model.listed
+    )
+    head = "<h3>More selected sequences</h3><table class='list'><tr><th>#</th><th>source</th><th>frames</th>"
+    return head + "<th>time</th></tr>" + rows + "</table>"
+
+
+def _pair(pair: PairView) -> str:
+    return (
+        '<div class="pair">'
+        + _img(pair.selected)
+        + f"<div class='muted'>distance<br><b>{pair.distance:.4g}</b></div>"
+        + _img(pair.neighbour)
+        + "</div>"
+    )
+
+
+def _summary_fields(model: PageModel) -> dict[str, str]:
+    counts = "".join(f"<tr><th>{_e(label)}</th><td class='n'>{_num(value)}</td></tr>" for label, value in model.counts)
+    timings = "".join(f"<tr><th>{_e(stage)}</th><td class='n'>{sec:.2f} s</td></tr>" for stage, sec in model.timings)
+    sources = "".join(
+        f"<tr><td>{_e(s.name)}</td><td>{_e(s.kind)}</td><td class='n'>{s.frames:,}</td>"
+        f"<td class='n'>{s.candidates:,}</td><td class='n'>{s.selected:,}</td><td>{_e(s.problem)}</td></tr>"
+        for s in model.sources
+    )
+    more = (
+        f"<p class='muted'>… and {model.sources_more:,} more sources (see report.json)</p>"
+        if model.sources_more
+        else ""
+    )
+    notes = "".join(f"<li>{_e(n)}</li>" for n in model.notes) or "<li>Nothing was sampled: everything is shown.</li>"
+    return {"count_rows": counts, "timing_rows": timings, "source_rows": sources, "more_sources": more, "notes": notes}
+
+
+def render_page(model: PageModel) -> str:
+    """report.html's text for ``model``."""
+    head, summary = model.header, model.summary
+    ratio = summary["map"]["pca_variance_ratio"]
+    selected = head["selected"]
+    fields = {
+        "css": resource_text("static/page.css"),
+        "js": resource_text("static/page.js"),
+        "selected": f"{selected:,}",
+        "candidates": f"{head['candidates']:,}",
+        "version": _e(head["version"]),
+        "input_dir": _e(head["input_dir"]),
+        "output_dir": _e(head["output_dir"]),
+        "rebuilt": " · rebuilt with <code>framepick report</code>" if head["rebuilt"] else "",
+        "stop_reason": _e(model.stopping[0]),
+        "stop_message": _e(model.stopping[1]),
+        **_summary_fields(model),
+        "unit": model.unit,
+        "map_points": f"{summary['map']['points']:,}",
+        "map_candidates": f"{summary['map']['candidates']:,}",
+        "pc1": f"{ratio[0]:.0%}",
+        "pc2": f"{ratio[1]:.0%}",
+        "tabs": _tabs(model),
+        "maps": "".join(_map_svg(view, visible=(i == 0)) for i, view in enumerate(model.maps)),
+        "legend": _legend(model),
+        "coverage_table": _coverage_table(model, model.coverage["selected"]),
+        "before_png": model.distance_plots[0],
+        "after_png": model.distance_plots[1],
+        "timeline": '<table class="tl">' + "".join(_timeline_row(r) for r in model.timeline) + "</table>",
+        "k": f"{model.coverage['selected']:,}",
+        "strips": "".join(_strip(s) for s in model.strips),
+        "listed": _listed(model),
+        "pairs": "".join(_pair(p) for p in model.pairs)
+        or "<p class='muted'>Every candidate was selected: no pairs to show.</p>",
+        "config": _e(model.config_text),
+        "data_points": _json_script("fp-points", model.points),
+        "data_thumbs": _json_script("fp-thumbs", model.hover_thumbs),
+        "data_sources": _json_script("fp-sources", model.source_names),
+    }
+    return Template(resource_text("templates/page.html")).substitute(fields)
