@@ -25,6 +25,7 @@ from framepick.report import (
     ReportInputs,
     build_report,
     coverage_metrics,
+    make_stats,
     nearest_distances,
     nn_distances,
 )
@@ -281,6 +282,41 @@ def test_rebuild_gives_the_same_numbers(run_l10: Path, tmp_path: Path, capsys: p
     assert 'data-k="' in (out / "report.html").read_text()
 
 
+def test_rebuild_loads_and_recomputes_no_embedding_statistics(
+    run_l10: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """framepick report reads candidates.npz and report_stats.npz; nothing computed from embeddings runs."""
+    import framepick.embeddings_csv
+    import framepick.report.metrics
+    import framepick.report.projections
+    import framepick.report.stats
+
+    out = tmp_path / "copy"
+    shutil.copytree(run_l10, out)
+    before = json.loads((out / "report.json").read_text())
+
+    def forbidden(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a rebuild must load, not compute")
+
+    for module, name in [
+        (framepick.report.stats, "compute_stats"),
+        (framepick.report.stats, "coverage_metrics"),
+        (framepick.report.stats, "pca_2d_with_ratio"),
+        (framepick.report.stats, "umap_2d"),
+        (framepick.report.metrics, "nearest_distances"),
+        (framepick.report.projections, "fit_pca"),
+        (framepick.embeddings_csv, "read_embeddings_csv"),
+    ]:
+        monkeypatch.setattr(module, name, forbidden)
+    assert main(["report", str(out)]) == 0
+    after = json.loads((out / "report.json").read_text())
+    assert after["metrics"] == before["metrics"] and after["sequences"] == before["sequences"]
+    # the saved statistics are what the run computed, and the candidates what it selected
+    assert (out / "data" / "report_stats.npz").is_file() and (out / "data" / "candidates.npz").is_file()
+    (out / "data" / "candidates.npz").unlink()
+    assert main(["report", str(out)]) == 1  # an OutputError naming the missing file, exit 1
+
+
 def test_rebuild_with_frame_stride_gives_the_same_numbers(scenes_input: Path, tmp_path: Path) -> None:
     """embeddings.csv then holds only the embedded frames: a rebuild must average those."""
     out = _run(
@@ -382,7 +418,7 @@ def test_large_run_stays_bounded(tmp_path: Path) -> None:
             asked.append(i)
             yield i, np.random.default_rng(src * 10_000 + i).integers(0, 256, (90, 160, 3), dtype=np.uint8)
 
-    build_report(tmp_path, inputs, noisy_frames, "", rebuilt=False)
+    build_report(tmp_path, inputs, noisy_frames, "", rebuilt=False, stats=make_stats(tmp_path, inputs))
     html = (tmp_path / "report.html").read_text()
     size = len(html.encode())
     assert size < 20_000_000, size
@@ -436,7 +472,7 @@ def _fake_inputs(m: int, k: int, length: int = 1, dim: int = 6) -> ReportInputs:
 def test_degenerate_selections(m: int, k: int, tmp_path: Path) -> None:
     """A single candidate, a single pick, everything selected: the page and its numbers still make sense."""
     inputs = _fake_inputs(m, k)
-    build_report(tmp_path, inputs, None, "no input", rebuilt=True)
+    build_report(tmp_path, inputs, None, "no input", rebuilt=True, stats=make_stats(tmp_path, inputs))
     cov = inputs.report["metrics"]["coverage"]
     html = (tmp_path / "report.html").read_text()
     assert html.count("<circle") == m and html.count('class="strip"') == k
@@ -465,7 +501,7 @@ def test_umap_map_when_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     fake.UMAP = UMAP  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "umap", fake)
     inputs = _fake_inputs(40, 8)
-    build_report(tmp_path, inputs, None, "", rebuilt=False)
+    build_report(tmp_path, inputs, None, "", rebuilt=False, stats=make_stats(tmp_path, inputs))
     html = (tmp_path / "report.html").read_text()
     assert (tmp_path / "plots" / "scatter_umap.png").is_file()
     assert inputs.report["page"]["map"]["projections"] == ["pca", "umap"]

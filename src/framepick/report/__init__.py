@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from .._log import logger
 from ..thumbnails import FrameReader, source_reader
-from .build import build_report, write_text_atomic
+from .build import build_report, make_stats, write_text_atomic
 from .data import CANDIDATES_CSV, ReportInputs, inputs_from_result, read_inputs, write_candidates_csv
 from .layout import FILMSTRIPS, LISTED, MAP_POINTS
 from .metrics import NN_SAMPLE, coverage_metrics, nearest_distances, nn_distances
 from .plots import plot_scatter_pca
 from .projections import pca_2d
+from .stats import REPORT_STATS_NPZ, ReportStats
 
 if TYPE_CHECKING:
     from ..pipeline import RunResult
@@ -45,6 +46,7 @@ __all__ = [
     "build_report",
     "coverage_metrics",
     "inputs_from_result",
+    "make_stats",
     "nearest_distances",
     "nn_distances",
     "pca_2d",
@@ -77,7 +79,8 @@ def write_report(out_dir: Path, result: RunResult) -> None:
     inputs = inputs_from_result(result)
     write_candidates_csv(out_dir / CANDIDATES_CSV, inputs)
     try:
-        build_report(out_dir, inputs, source_reader(result.sources), "", rebuilt=False)
+        stats = make_stats(out_dir, inputs)
+        build_report(out_dir, inputs, source_reader(result.sources), "", rebuilt=False, stats=stats)
     except Exception as exc:
         if logger.isEnabledFor(logging.DEBUG):
             logger.exception("report: building report.html failed")
@@ -117,13 +120,22 @@ def _frame_reader_for(inputs: ReportInputs, out_dir: Path) -> tuple[FrameReader 
 
 
 def rebuild_report(out_dir: str | Path) -> dict[str, Any]:
-    """``framepick report OUTPUT_DIR``: rebuild report.html, plots/ and report.json from a finished run."""
+    """``framepick report OUTPUT_DIR``: rebuild report.html, plots/ and report.json from a finished run.
+
+    Everything computed from embeddings is loaded (data/candidates.npz, data/report_stats.npz,
+    report.json's coverage numbers); only the page, the plots and the thumbnails are made again.
+    """
     from ..write import write_json
 
     out = Path(out_dir)
     inputs = read_inputs(out)
+    if (out / REPORT_STATS_NPZ).is_file():
+        stats = ReportStats.load(out / REPORT_STATS_NPZ)
+    else:  # the run's report failed before its statistics were saved: make them now, once
+        logger.info("report: %s is missing; computing the statistics", REPORT_STATS_NPZ)
+        stats = make_stats(out, inputs)
     reader, note = _frame_reader_for(inputs, out.resolve())
-    build_report(out, inputs, reader, note, rebuilt=True)
+    build_report(out, inputs, reader, note, rebuilt=True, stats=stats)
     tmp = out / f".report.json.tmp-{os.getpid()}"
     write_json(tmp, inputs.report)
     os.replace(tmp, out / "report.json")

@@ -13,19 +13,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-
 from .._log import logger
 from ..thumbnails import FrameReader, Thumbnails, make_thumbnails
 from . import plots
 from .data import ReportInputs
 from .layout import Layout, plan_layout
-from .metrics import coverage_metrics
 from .page import Drawn, plan_page
-from .projections import pca_2d_with_ratio, umap_2d
 from .render import render_page
+from .stats import REPORT_STATS_NPZ, ReportStats, compute_stats
 
-__all__ = ["build_report", "write_text_atomic"]
+__all__ = ["build_report", "make_stats", "write_text_atomic"]
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -46,26 +43,24 @@ def _count_per_source(inputs: ReportInputs) -> None:
         entry["selected_sequences"] = int((inputs.source[inputs.selected] == i).sum())
 
 
-def _draw(plots_dir: Path, inputs: ReportInputs, layout: Layout, arrays: dict[str, np.ndarray]) -> Drawn:
-    """The maps' projections and every file under plots/."""
-    cov = inputs.report["metrics"]["coverage"]
+def _draw(plots_dir: Path, inputs: ReportInputs, layout: Layout, stats: ReportStats) -> Drawn:
+    """Every file under plots/, from the statistics (nothing here computes from embeddings)."""
     seed, shown, is_selected = layout.seed, layout.shown, layout.is_selected
     n, k = len(inputs), len(inputs.selected)
-    names = ["scatter_pca.png", *plots.plot_distances(plots_dir, cov, arrays)]
-    xy_all, ratio = pca_2d_with_ratio(inputs.embeddings, seed=seed)
+    names = ["scatter_pca.png", *plots.plot_distances(plots_dir, stats.coverage, stats.arrays)]
+    xy_all, ratio = stats.pca_xy, stats.pca_ratio
     title = f"PCA of candidate embeddings: {k} selected of {n} (outlined)"
     axes = (f"PC 1 ({ratio[0]:.0%} of variance)", f"PC 2 ({ratio[1]:.0%})")
     plots.plot_scatter(
         plots_dir / names[0], xy_all, inputs.source, is_selected, inputs.source_names, title, axes, seed=seed
     )
     projections = {"pca": xy_all[shown]}
-    umap_xy, umap_note = umap_2d(inputs.embeddings[shown], seed)
-    if umap_xy is not None:
-        projections["umap"] = umap_xy
+    if stats.umap_xy is not None:
+        projections["umap"] = stats.umap_xy
         title = f"UMAP of candidate embeddings: {k} selected of {len(shown)} shown (outlined)"
         plots.plot_scatter(
             plots_dir / "scatter_umap.png",
-            umap_xy,
+            stats.umap_xy,
             inputs.source[shown],
             is_selected[shown],
             inputs.source_names,
@@ -79,31 +74,44 @@ def _draw(plots_dir: Path, inputs: ReportInputs, layout: Layout, arrays: dict[st
     timeline_sources = plots.plot_timeline(plots_dir / "video_sampling_timeline.png", inputs)
     names.append("video_sampling_timeline.png")
     uris = (_png_uri(plots_dir / names[1]), _png_uri(plots_dir / names[2]))
-    return Drawn(projections, ratio, umap_note, names, timeline_sources, uris)
+    return Drawn(projections, ratio, stats.umap_note, names, timeline_sources, uris)
+
+
+def make_stats(out_dir: Path, inputs: ReportInputs) -> ReportStats:
+    """Compute the run's embedding statistics and save them to ``data/report_stats.npz``."""
+    seed = int(inputs.report["config"].get("seed", 0))
+    stats = compute_stats(inputs, plan_layout(inputs, seed).shown, seed)
+    stats.save(out_dir / REPORT_STATS_NPZ)
+    return stats
 
 
 def build_report(
-    out_dir: Path, inputs: ReportInputs, reader: FrameReader | None, reader_note: str, rebuilt: bool
+    out_dir: Path,
+    inputs: ReportInputs,
+    reader: FrameReader | None,
+    reader_note: str,
+    rebuilt: bool,
+    stats: ReportStats,
 ) -> None:
     """Write plots/ and report.html into ``out_dir`` and add the report's numbers to ``inputs.report``.
 
     ``reader`` reads frames back for the thumbnails (None: the sources are gone, and
-    ``reader_note`` says why).
+    ``reader_note`` says why). ``stats``: the embedding statistics (:func:`make_stats` in a
+    run, :meth:`ReportStats.load` in a rebuild).
     """
     started = time.perf_counter()
     report = inputs.report
     seed = int(report["config"].get("seed", 0))
     _count_per_source(inputs)
-    cov, arrays = coverage_metrics(inputs.embeddings, inputs.selected, seed)
-    report.setdefault("metrics", {})["coverage"] = cov
     layout = plan_layout(inputs, seed)
+    report.setdefault("metrics", {})["coverage"] = stats.coverage
     plots_dir = out_dir / "plots"
     plots_dir.mkdir(parents=True, exist_ok=True)
     # Thumbnails are read in a second thread while the plots are drawn: decoding runs in
     # FFmpeg without the GIL, drawing is Python, so on two or more cores the two overlap.
     with ThreadPoolExecutor(1, thread_name_prefix="framepick-thumbnails") as pool:
         reading = pool.submit(make_thumbnails, layout.wanted(), reader) if reader is not None else None
-        drawn = _draw(plots_dir, inputs, layout, arrays)
+        drawn = _draw(plots_dir, inputs, layout, stats)
         thumbs: Thumbnails | None = reading.result() if reading is not None else None
     model = plan_page(inputs, layout, drawn, thumbs, reader_note, rebuilt)
     page = report["page"] = dict(model.summary)

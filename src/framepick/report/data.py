@@ -1,8 +1,9 @@
 """What the report is built from, from a run in memory or from a finished run's files.
 
-A run makes :class:`ReportInputs` from memory (:func:`inputs_from_result`) and writes
-``data/candidates.csv`` (:func:`write_candidates_csv`); ``framepick report`` reads the same
-back (:func:`read_inputs`), so both give the same page and the same numbers.
+A run makes :class:`ReportInputs` from its typed results in memory (:func:`inputs_from_result`)
+and writes ``data/candidates.csv`` (:func:`write_candidates_csv`, the readable twin of
+``data/candidates.npz``); ``framepick report`` loads ``report.json`` and
+``data/candidates.npz`` (:func:`read_inputs`), so both give the same page and the same numbers.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..embeddings_csv import read_embeddings_csv
-from ..errors import InputError, OutputError
+from ..errors import OutputError
+from ..results import CANDIDATES_NPZ, Candidates
 
 if TYPE_CHECKING:
     from ..pipeline import RunResult
@@ -69,24 +70,23 @@ class ReportInputs:
 
 
 def inputs_from_result(result: RunResult) -> ReportInputs:
-    """The report's inputs from a finished run in memory."""
-    table, seqs = result.table, result.sequences
-    kept = table.csv_rows(result.checks.usable)
-    first_rows = seqs.rows[:, 0] if len(seqs) else np.zeros(0, np.int64)
+    """The report's inputs from a finished run in memory: its summary and its candidates."""
+    candidates = result.candidates
+    assert candidates is not None, "the run saves its candidates before the report"
     return ReportInputs(
         report=result.report,
-        embeddings=np.asarray(result.sequence_embeddings, np.float32),
-        source=seqs.source.astype(np.int64),
-        start=seqs.start.astype(np.int64),
-        names=[table.names[r] for r in first_rows],
-        length=seqs.length,
-        selected=np.asarray(result.selection.indices, np.int64),
-        embeddings_row=np.searchsorted(kept, first_rows).astype(np.int64),
+        embeddings=np.asarray(candidates.embeddings, np.float32),
+        source=candidates.source.astype(np.int64),
+        start=candidates.start.astype(np.int64),
+        names=list(candidates.first_names),
+        length=candidates.length,
+        selected=candidates.selected,
+        embeddings_row=candidates.embeddings_row.astype(np.int64),
     )
 
 
 def write_candidates_csv(path: Path, inputs: ReportInputs) -> None:
-    """``data/candidates.csv``: one row per candidate sequence, what a rebuild needs besides embeddings.csv."""
+    """``data/candidates.csv``: one row per candidate sequence, for people and spreadsheets."""
     path.parent.mkdir(parents=True, exist_ok=True)
     rank = np.zeros(len(inputs), np.int64)
     rank[inputs.selected] = np.arange(1, len(inputs.selected) + 1)
@@ -127,54 +127,20 @@ def _read_report_json(out: Path, out_dir: str | Path) -> tuple[dict[str, Any], i
     return report, length, source_index
 
 
-def _read_frame_embeddings(path: Path) -> np.ndarray:
-    """data/embeddings.csv as one (rows, D) float32 matrix, in file order."""
-    try:
-        rows = read_embeddings_csv(path)
-    except InputError as exc:
-        raise OutputError(f"{exc}: rerun the selection") from exc
-    if not rows:
-        return np.zeros((0, 0), np.float32)
-    return np.stack(list(rows.values()))
-
-
 def read_inputs(out_dir: str | Path) -> ReportInputs:
-    """The report's inputs from a finished run's files (``report.json``, ``data/``)."""
+    """The report's inputs from a finished run's files: report.json and data/candidates.npz, loaded as saved."""
     out = Path(out_dir)
-    report, length, source_index = _read_report_json(out, out_dir)
-    cand_path, emb_path = out / CANDIDATES_CSV, out / "data" / "embeddings.csv"
-    for path in (cand_path, emb_path):
-        if not path.is_file():
-            raise OutputError(f"'{out_dir}' lacks {path.relative_to(out)}: rerun the selection with this framepick")
-    with open(cand_path, encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    try:
-        source = np.array([source_index[r["video_name"]] for r in rows], np.int64)
-        start = np.array([int(r["first_frame"]) for r in rows], np.int64)
-        emb_row = np.array([int(r["embeddings_row"]) for r in rows], np.int64)
-        rank = np.array([int(r["selected_rank"]) for r in rows], np.int64)
-        names = [r["first_frame_name"] for r in rows]
-    except (KeyError, ValueError) as exc:
-        raise OutputError(f"'{cand_path}' is malformed ({type(exc).__name__}: {exc})") from exc
-    frame_emb = _read_frame_embeddings(emb_path)
-    # embeddings.csv holds the embedded frames only: with embedding_frame_stride s, the
-    # positions 0, s, 2s, ... of each sequence, in consecutive rows.
-    stride = int(report["config"].get("embedding_frame_stride", 1)) if length > 1 else 1
-    per_sequence = len(range(0, length, max(stride, 1)))
-    if len(emb_row) and int(emb_row.max()) + per_sequence > len(frame_emb):
-        raise OutputError(f"'{cand_path}' does not match data/embeddings.csv: rerun the selection")
-    # The same arithmetic as framepick.sequences.sequence_embeddings: float64 sum in frame order.
-    total = np.zeros((len(rows), frame_emb.shape[1]), np.float64)
-    for j in range(per_sequence):
-        total += frame_emb[emb_row + j]
-    chosen = np.flatnonzero(rank > 0)
+    report, length, _ = _read_report_json(out, out_dir)
+    candidates = Candidates.load(out / CANDIDATES_NPZ)
+    if candidates.length != length or (len(candidates) and int(candidates.source.max()) >= len(report["sources"])):
+        raise OutputError(f"'{out / CANDIDATES_NPZ}' does not belong to '{out / 'report.json'}': rerun the selection")
     return ReportInputs(
         report=report,
-        embeddings=(total / per_sequence).astype(np.float32),
-        source=source,
-        start=start,
-        names=names,
+        embeddings=np.asarray(candidates.embeddings, np.float32),
+        source=candidates.source.astype(np.int64),
+        start=candidates.start.astype(np.int64),
+        names=list(candidates.first_names),
         length=length,
-        selected=chosen[np.argsort(rank[chosen], kind="stable")].astype(np.int64),
-        embeddings_row=emb_row,
+        selected=candidates.selected,
+        embeddings_row=candidates.embeddings_row.astype(np.int64),
     )
