@@ -7,6 +7,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -438,6 +439,16 @@ def _stage_and_move(result: RunResult, output_dir: Path, log_lines: list[str]) -
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _dump_selected(result: RunResult, out: Path, selected_rows: np.ndarray) -> None:
+    """``data/sampled/``: the selected frames at full resolution (``dump_dataset``)."""
+    table = result.table
+    wanted: dict[int, dict[int, str]] = {}
+    for r in selected_rows:
+        wanted.setdefault(int(table.source[r]), {})[int(table.index[r])] = table.names[r]
+    (out / "data" / "sampled").mkdir(parents=True, exist_ok=True)
+    dump_frames(out / "data" / "sampled", result.sources, wanted, result.config.output_image_format)
+
+
 def _write_files(result: RunResult, out: Path, log_lines: list[str]) -> None:
     cfg, table, checks, seqs = result.config, result.table, result.checks, result.sequences
     (out / "config").mkdir()
@@ -460,13 +471,12 @@ def _write_files(result: RunResult, out: Path, log_lines: list[str]) -> None:
     write_lines(out / "filenames" / "corrupt_filenames.txt", checks.corrupt_names)
     write_lines(out / "filenames" / "duplicate_filenames.txt", checks.duplicate_names)
 
-    if cfg.dump_dataset:
-        wanted: dict[int, dict[int, str]] = {}
-        for r in selected_rows:
-            wanted.setdefault(int(table.source[r]), {})[int(table.index[r])] = table.names[r]
-        (out / "data" / "sampled").mkdir(parents=True, exist_ok=True)
-        dump_frames(out / "data" / "sampled", result.sources, wanted, cfg.output_image_format)
-
-    write_report(out, result)  # data/candidates.csv, plots/, report.html; adds its numbers to result.report
+    # The dump (FFmpeg decoding and PNG encoding, without the GIL) runs beside the report
+    # (mostly Python and matplotlib): on two or more cores they overlap.
+    with ThreadPoolExecutor(1, thread_name_prefix="framepick-dump-all") as pool:
+        dumping = pool.submit(_dump_selected, result, out, selected_rows) if cfg.dump_dataset else None
+        write_report(out, result)  # data/candidates.csv, plots/, report.html; adds its numbers to result.report
+        if dumping is not None:
+            dumping.result()
     write_lines(out / "log.txt", log_lines)
     write_json(out / "report.json", result.report)
