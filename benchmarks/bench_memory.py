@@ -35,7 +35,7 @@ print(json.dumps({
     "frames": len(result.table),
     "sec": time.perf_counter() - start,
     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    "timings_sec": result.report["timings_sec"],
+    "timings_sec": result.timings,
 }))
 """
 

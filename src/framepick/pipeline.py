@@ -61,6 +61,7 @@ class RunResult:
     summary: RunSummary | None = None  # what report.json holds (set once the selection is done)
     candidates: Candidates | None = None  # every candidate sequence (data/candidates.npz)
     report: dict[str, Any] = field(default_factory=dict)  # report.json: the summary plus the report's sections
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, the write stage included
 
     @property
     def selected_sequences(self) -> list[dict[str, Any]]:
@@ -157,6 +158,7 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
                 selection_dim=config.selection_dim,
             )
         result = RunResult(config, sources, table, checks, sequences, seq_emb, selection)
+        result.timings = timings  # filled on: the write stage adds its own time when it is done
         result.summary = _summarize(result, timings, work, found)
         result.candidates = _candidates(result)
         result.report = result.summary.to_json()  # report.json; the report stage adds its sections
