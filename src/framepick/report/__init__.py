@@ -29,8 +29,6 @@ from .build import build_report, make_stats, write_text_atomic
 from .data import CANDIDATES_CSV, ReportInputs, inputs_from_result, read_inputs, write_candidates_csv
 from .layout import FILMSTRIPS, LISTED, MAP_POINTS
 from .metrics import NN_SAMPLE, coverage_metrics, nearest_distances, nn_distances
-from .plots import plot_scatter_pca
-from .projections import pca_2d
 from .stats import REPORT_STATS_NPZ, ReportStats
 
 if TYPE_CHECKING:
@@ -49,8 +47,6 @@ __all__ = [
     "make_stats",
     "nearest_distances",
     "nn_distances",
-    "pca_2d",
-    "plot_scatter_pca",
     "read_inputs",
     "rebuild_report",
     "write_candidates_csv",

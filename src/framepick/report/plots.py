@@ -80,21 +80,6 @@ def plot_scatter(
     _save(fig, path)
 
 
-def plot_scatter_pca(
-    path: Path,
-    points: np.ndarray,
-    source: np.ndarray,
-    selected: np.ndarray,
-    source_names: Sequence[str],
-    seed: int = 0,
-) -> None:
-    """PCA scatter of embeddings, coloured by source; selected points large and outlined."""
-    from .projections import pca_2d
-
-    title = f"PCA of candidate embeddings: {int(selected.sum())} selected of {len(points)} (outlined)"
-    plot_scatter(path, pca_2d(points, seed=seed), source, selected, source_names, title, seed=seed)
-
-
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 

@@ -6,23 +6,19 @@ import numpy as np
 
 from .._linalg import fit_pca
 
-__all__ = ["PCA_FIT_ROWS", "pca_2d", "pca_2d_with_ratio", "umap_2d"]
+__all__ = ["PCA_FIT_ROWS", "pca_2d_with_ratio", "umap_2d"]
 
 PCA_FIT_ROWS = 20_000  # the map's PCA is fitted on a seeded sample of at most this many candidates
 
 
 def pca_2d_with_ratio(x: np.ndarray, fit_rows: int = PCA_FIT_ROWS, seed: int = 0) -> tuple[np.ndarray, list[float]]:
-    """:func:`pca_2d` and the share of the variance each of the two components explains."""
+    """Rows projected on their first two principal components (fitted on a seeded sample), and the
+    share of the variance each component explains."""
     if len(x) == 0:
         return np.zeros((0, 2)), [0.0, 0.0]
     # Centred on the mean of all rows; signs fixed so the picture does not flip between runs.
     pca = fit_pca(x, 2, sample=fit_rows, seed=seed, center="all", solver="auto", fix_signs=True)
     return pca.transform(x), pca.variance_ratio()
-
-
-def pca_2d(x: np.ndarray, fit_rows: int = PCA_FIT_ROWS, seed: int = 0) -> np.ndarray:
-    """Project rows onto their first two principal components (fit on a seeded sample)."""
-    return pca_2d_with_ratio(x, fit_rows, seed)[0]
 
 
 def umap_2d(x: np.ndarray, seed: int) -> tuple[np.ndarray | None, str]:
