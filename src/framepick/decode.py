@@ -248,8 +248,7 @@ def timestamp_gaps(pts: Sequence[int | None], tolerance: float = 0.25, steady: f
     interval of 1.5 typical ones or more means frames are missing. Variable-frame-rate streams
     and streams without timestamps are left alone: their intervals say nothing about loss.
     """
-    known = [p for p in pts if p is not None]
-    if len(known) != len(pts) or len(pts) < 9:
+    if len(pts) < 9 or any(p is None for p in pts):
         return {}
     steps = np.diff(np.asarray(pts, dtype=np.int64))
     if (steps <= 0).any():

@@ -69,7 +69,7 @@ class RunResult:
 
     @property
     def selected_frame_names(self) -> list[str]:
-        return [name for seq in self.report["sequences"] for name in seq["frame_names"]]
+        return self.summary.selected_frame_names if self.summary is not None else []
 
 
 def _check_paths(config: Config) -> tuple[Path, Path]:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ._fsutil import atomic_open
 from .decode import decoder_for
 from .discover import Source
 
@@ -33,8 +34,8 @@ def write_lines(path: Path, lines: Iterable[str]) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
+    """Write ``data`` as indented JSON, atomically (a reader never sees half a report.json)."""
+    with atomic_open(path, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2, allow_nan=False, default=_json_default)
         fh.write("\n")
 

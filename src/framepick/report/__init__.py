@@ -18,14 +18,14 @@ template), :mod:`.build` (the order of work). Importing it does not import matpl
 from __future__ import annotations
 
 import logging
-import os
 from html import escape as html_escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._fsutil import atomic_write
 from .._log import logger
 from ..thumbnails import FrameReader, source_reader
-from .build import build_report, make_stats, write_text_atomic
+from .build import build_report, make_stats
 from .data import CANDIDATES_CSV, ReportInputs, inputs_from_result, read_inputs, write_candidates_csv
 from .layout import FILMSTRIPS, LISTED, MAP_POINTS
 from .metrics import NN_SAMPLE, coverage_metrics, nearest_distances, nn_distances
@@ -84,7 +84,7 @@ def write_report(out_dir: Path, result: RunResult) -> None:
         logger.error("report: building report.html failed (%s); the selection is complete", message)
         result.report["page"] = {"error": message}
         (out_dir / "plots").mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out_dir / "report.html", _failure_page(message, result.report["stopping"]["message"]))
+        atomic_write(out_dir / "report.html", _failure_page(message, result.report["stopping"]["message"]))
 
 
 def _frame_reader_for(inputs: ReportInputs, out_dir: Path) -> tuple[FrameReader | None, str]:
@@ -132,7 +132,5 @@ def rebuild_report(out_dir: str | Path) -> dict[str, Any]:
         stats = make_stats(out, inputs)
     reader, note = _frame_reader_for(inputs, out.resolve())
     build_report(out, inputs, reader, note, rebuilt=True, stats=stats)
-    tmp = out / f".report.json.tmp-{os.getpid()}"
-    write_json(tmp, inputs.report)
-    os.replace(tmp, out / "report.json")
+    write_json(out / "report.json", inputs.report)  # atomic
     return inputs.report

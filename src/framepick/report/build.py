@@ -8,11 +8,11 @@ between them, so the order of work is visible in one short function.
 from __future__ import annotations
 
 import base64
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .._fsutil import atomic_write
 from .._log import logger
 from ..thumbnails import FrameReader, Thumbnails, make_thumbnails
 from . import plots
@@ -22,14 +22,7 @@ from .page import Drawn, plan_page
 from .render import render_page
 from .stats import REPORT_STATS_NPZ, ReportStats, compute_stats
 
-__all__ = ["build_report", "make_stats", "write_text_atomic"]
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file, so a reader never sees half a page."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+__all__ = ["build_report", "make_stats"]
 
 
 def _png_uri(path: Path) -> str:
@@ -118,7 +111,7 @@ def build_report(
     html_text = render_page(model)
     page["html_bytes"] = len(html_text.encode("utf-8"))
     page["build_sec"] = round(time.perf_counter() - started, 4)
-    write_text_atomic(out_dir / "report.html", html_text)
+    atomic_write(out_dir / "report.html", html_text)
     n_thumbs = page["thumbnails"]["count"]
     logger.info(
         "report: %d points on the map, %d thumbnails, %.1f MB", len(layout.shown), n_thumbs, page["html_bytes"] / 1e6

@@ -64,6 +64,20 @@ class ReportInputs:
         name = self.report["sources"][int(self.source[cand])]["name"]
         return f"{name} [{first}–{first + self.length - 1}]"
 
+    @classmethod
+    def from_candidates(cls, report: dict[str, Any], candidates: Candidates) -> ReportInputs:
+        """The report's view of a run's saved candidates (in memory or loaded)."""
+        return cls(
+            report=report,
+            embeddings=np.asarray(candidates.embeddings, np.float32),
+            source=candidates.source.astype(np.int64),
+            start=candidates.start.astype(np.int64),
+            names=list(candidates.first_names),
+            length=candidates.length,
+            selected=candidates.selected,
+            embeddings_row=candidates.embeddings_row.astype(np.int64),
+        )
+
     def frame_key(self, cand: int, offset: int) -> tuple[int, int]:
         """(source, frame index) of a candidate's frame at ``offset``: how thumbnails are keyed."""
         return int(self.source[cand]), int(self.start[cand]) + offset
@@ -71,18 +85,8 @@ class ReportInputs:
 
 def inputs_from_result(result: RunResult) -> ReportInputs:
     """The report's inputs from a finished run in memory: its summary and its candidates."""
-    candidates = result.candidates
-    assert candidates is not None, "the run saves its candidates before the report"
-    return ReportInputs(
-        report=result.report,
-        embeddings=np.asarray(candidates.embeddings, np.float32),
-        source=candidates.source.astype(np.int64),
-        start=candidates.start.astype(np.int64),
-        names=list(candidates.first_names),
-        length=candidates.length,
-        selected=candidates.selected,
-        embeddings_row=candidates.embeddings_row.astype(np.int64),
-    )
+    assert result.candidates is not None, "the run saves its candidates before the report"
+    return ReportInputs.from_candidates(result.report, result.candidates)
 
 
 def write_candidates_csv(path: Path, inputs: ReportInputs) -> None:
@@ -109,8 +113,8 @@ def write_candidates_csv(path: Path, inputs: ReportInputs) -> None:
             )
 
 
-def _read_report_json(out: Path, out_dir: str | Path) -> tuple[dict[str, Any], int, dict[str, int]]:
-    """report.json, its sequence length and each source's index; OutputError when it is not a run's."""
+def _read_report_json(out: Path, out_dir: str | Path) -> tuple[dict[str, Any], int]:
+    """report.json and its sequence length; OutputError when it is not a run's."""
     report_path = out / "report.json"
     if not out.is_dir():
         raise OutputError(f"'{out_dir}' is not a folder")
@@ -119,28 +123,20 @@ def _read_report_json(out: Path, out_dir: str | Path) -> tuple[dict[str, Any], i
     try:
         report = json.loads(report_path.read_text(encoding="utf-8"))
         length = int(report["counts"]["sequence_length"])
-        source_index = {s["name"]: i for i, s in enumerate(report["sources"])}
+        if not isinstance(report["sources"], list):
+            raise TypeError("sources is not a list")
         if not isinstance(report["config"], dict):
             raise TypeError("config is not a mapping")
     except (ValueError, KeyError, TypeError) as exc:
         raise OutputError(f"'{report_path}' is not a framepick report.json ({type(exc).__name__}: {exc})") from exc
-    return report, length, source_index
+    return report, length
 
 
 def read_inputs(out_dir: str | Path) -> ReportInputs:
     """The report's inputs from a finished run's files: report.json and data/candidates.npz, loaded as saved."""
     out = Path(out_dir)
-    report, length, _ = _read_report_json(out, out_dir)
+    report, length = _read_report_json(out, out_dir)
     candidates = Candidates.load(out / CANDIDATES_NPZ)
     if candidates.length != length or (len(candidates) and int(candidates.source.max()) >= len(report["sources"])):
         raise OutputError(f"'{out / CANDIDATES_NPZ}' does not belong to '{out / 'report.json'}': rerun the selection")
-    return ReportInputs(
-        report=report,
-        embeddings=np.asarray(candidates.embeddings, np.float32),
-        source=candidates.source.astype(np.int64),
-        start=candidates.start.astype(np.int64),
-        names=list(candidates.first_names),
-        length=length,
-        selected=candidates.selected,
-        embeddings_row=candidates.embeddings_row.astype(np.int64),
-    )
+    return ReportInputs.from_candidates(report, candidates)
