@@ -30,6 +30,7 @@ from framepick.report import (
     nn_distances,
 )
 from framepick.select import random_order
+from framepick.thumbnails import from_reader
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -418,7 +419,7 @@ def test_large_run_stays_bounded(tmp_path: Path) -> None:
             asked.append(i)
             yield i, np.random.default_rng(src * 10_000 + i).integers(0, 256, (90, 160, 3), dtype=np.uint8)
 
-    build_report(tmp_path, inputs, noisy_frames, "", rebuilt=False, stats=make_stats(tmp_path, inputs))
+    build_report(tmp_path, inputs, from_reader(noisy_frames), "", rebuilt=False, stats=make_stats(tmp_path, inputs))
     html = (tmp_path / "report.html").read_text()
     size = len(html.encode())
     assert size < 20_000_000, size

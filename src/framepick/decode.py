@@ -181,7 +181,7 @@ class PyAVDecoder:
         try:
             for index, frame, _ in frames:
                 if index in wanted:
-                    yield index, frame.to_ndarray(format="rgb24") if scaler is None else scaler(frame)
+                    yield index, to_rgb(frame) if scaler is None else scaler(frame)
                 if index >= last:
                     return
         except DecodeError:
@@ -222,6 +222,21 @@ def _truncation(container: Any, stream: Any, last_pts: int | None, intervals: li
 
 
 _PLANAR_8BIT = ("yuv420p", "yuvj420p")  # to_ndarray() stacks Y, U, V rows: verified byte-equal
+
+
+def to_rgb(frame) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """A decoded frame's full-resolution RGB pixels.
+
+    For 8-bit 4:2:0 frames of even size (nearly all video) FFmpeg converts with its unscaled
+    YUV-to-RGB routine whatever the interpolation flag, so ``FAST_BILINEAR`` gives the same
+    pixels as the default (the conformance tests compare with ``to_ndarray(format="rgb24")``)
+    while setting up its converter costs a quarter as much (0.7 against 2.8 ms a 720p frame).
+    Other frames (4:4:4, 10-bit, odd sizes) go through the general scaler, where the flag
+    changes the chroma upsampling: they keep the default.
+    """
+    if frame.format.name in _PLANAR_8BIT and frame.width % 2 == 0 and frame.height % 2 == 0:
+        return frame.to_ndarray(format="rgb24", interpolation="FAST_BILINEAR")
+    return frame.to_ndarray(format="rgb24")
 
 
 def _frame_digest(frame) -> bytes:  # type: ignore[no-untyped-def]

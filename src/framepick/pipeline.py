@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from .discover import Discovery, Source, scan_input
 from .embed import Embedder, SourceFrames, create_embedder, embed_sources, embedder_signature
 from .embeddings_csv import embeddings_for_table
 from .errors import InputError, NoCandidatesError, OutputError
-from .report import write_report
+from .report import plots, thumbnail_frames, write_report
 from .results import (
     CANDIDATES_NPZ,
     Candidates,
@@ -39,6 +40,7 @@ from .results import (
 from .select import Selection, select
 from .sequences import SequenceLayout, Sequences, make_sequences, sequence_embeddings
 from .table import FrameTable, build_table
+from .thumbnails import Thumbnails, from_reader, source_reader
 from .write import dump_frames, write_embeddings_csv, write_json, write_lines
 
 __all__ = ["RunResult", "run"]
@@ -211,6 +213,7 @@ def _decode_and_embed(
         export_dir = cache_root / "onnx" if cache_root is not None else None
         embedder = create_embedder(model.engine, model.input_size, model.device, export_dir=export_dir)
     if todo:
+        plots.preload()  # the report's matplotlib import overlaps decoding and embedding
 
         def done(j: int, result: SourceFrames) -> None:
             work["frames_decoded"] += result.n_frames
@@ -441,24 +444,79 @@ def _stage_and_move(result: RunResult, output_dir: Path, log_lines: list[str]) -
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _dump_selected(result: RunResult, out: Path, selected_rows: np.ndarray) -> None:
-    """``data/sampled/``: the selected frames at full resolution (``dump_dataset``)."""
-    table = result.table
-    wanted: dict[int, dict[int, str]] = {}
-    for r in selected_rows:
-        wanted.setdefault(int(table.source[r]), {})[int(table.index[r])] = table.names[r]
-    (out / "data" / "sampled").mkdir(parents=True, exist_ok=True)
-    dump_frames(out / "data" / "sampled", result.sources, wanted, result.config.output_image_format)
+class _DumpPass:
+    """``data/sampled/`` (``dump_dataset``) and the report's thumbnails, in one decoding pass.
+
+    :meth:`start` begins reading in a background thread as soon as the write stage begins;
+    the report takes its thumbnails from :meth:`thumbnails` once its plots are drawn. A dump
+    error is kept and raised by :meth:`finish`, so the report cannot swallow it.
+    """
+
+    def __init__(self, result: RunResult, out: Path) -> None:
+        table, seqs = result.table, result.sequences
+        self.wanted: dict[int, dict[int, str]] = {}
+        for r in seqs.rows[result.selection.indices].reshape(-1):
+            self.wanted.setdefault(int(table.source[r]), {})[int(table.index[r])] = table.names[r]
+        self.result, self.path = result, out / "data" / "sampled"
+        self.shown: dict[int, set[int]] = {}
+        self.thumbs = Thumbnails()
+        self.future: Future[None] | None = None
+
+    def start(self, pool: ThreadPoolExecutor, shown: dict[int, set[int]]) -> None:
+        """Dump, and make thumbnails of the ``shown`` frames ({source: indices}) on the way."""
+        self.shown = shown
+        self.future = pool.submit(self._run)
+
+    def _run(self) -> None:
+        def visit(src: int, index: int, rgb: np.ndarray) -> None:
+            if index in self.shown.get(src, ()):
+                self.thumbs.add(src, index, rgb)
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        image_format = self.result.config.output_image_format
+        dump_frames(self.path, self.result.sources, self.wanted, image_format, also_read=self.shown, visit=visit)
+
+    def thumbnails(self, wanted: Mapping[int, Iterable[int]]) -> Thumbnails:
+        """The report's thumbnail source: waits for the pass (a failed pass gives none)."""
+        assert self.future is not None
+        if self.future.exception() is not None:
+            return Thumbnails()
+        missing = {s: [i for i in idx if i not in self.shown.get(s, ())] for s, idx in wanted.items()}
+        if any(missing.values()):  # the report asked for frames the pass did not read: read them now
+            more = from_reader(source_reader(self.result.sources))(missing)
+            self.thumbs.uris.update(more.uris)
+            self.thumbs.failed.update(more.failed)
+        return self.thumbs
+
+    def finish(self) -> None:
+        assert self.future is not None
+        self.future.result()
 
 
-def _write_files(result: RunResult, out: Path, log_lines: list[str]) -> None:
+@contextmanager
+def _short_gil_slices(seconds: float = 0.001) -> Iterator[None]:
+    """Hand the GIL over more often while the write stage's threads share it.
+
+    The report draws in Python while the dump's thread decodes in FFmpeg; at the default
+    5 ms switch interval each of the decoder's many brief returns to Python waits out a
+    whole slice of the drawing thread, and decoding slows severalfold. The interval is
+    restored afterwards.
+    """
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, seconds))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+
+
+def _write_tables(result: RunResult, out: Path) -> None:
+    """config/, the CSV and JSON files under data/, and filenames/."""
     cfg, table, checks, seqs = result.config, result.table, result.checks, result.sequences
     (out / "config").mkdir()
     (out / "config" / "config.yaml").write_text(config_to_yaml(cfg), encoding="utf-8")
-
     kept = table.csv_rows(checks.usable)
     write_embeddings_csv(out / "data" / "embeddings.csv", [table.names[r] for r in kept], table.embeddings, rows=kept)
-    entries = result.report["sequences"]
     selected_rows = seqs.rows[result.selection.indices].reshape(-1)
     embedded_rows = selected_rows[table.embedded_mask[selected_rows]]
     write_embeddings_csv(
@@ -466,19 +524,25 @@ def _write_files(result: RunResult, out: Path, log_lines: list[str]) -> None:
         [table.names[r] for r in embedded_rows],
         table.embeddings[embedded_rows],
     )
-    write_json(out / "data" / "sequence_information.json", entries)
+    write_json(out / "data" / "sequence_information.json", result.report["sequences"])
     assert result.candidates is not None
     result.candidates.save(out / CANDIDATES_NPZ)
     write_lines(out / "filenames" / "sampled_filenames.txt", result.selected_frame_names)
     write_lines(out / "filenames" / "corrupt_filenames.txt", checks.corrupt_names)
     write_lines(out / "filenames" / "duplicate_filenames.txt", checks.duplicate_names)
 
-    # The dump (FFmpeg decoding and PNG encoding, without the GIL) runs beside the report
-    # (mostly Python and matplotlib): on two or more cores they overlap.
-    with ThreadPoolExecutor(1, thread_name_prefix="framepick-dump-all") as pool:
-        dumping = pool.submit(_dump_selected, result, out, selected_rows) if cfg.dump_dataset else None
-        write_report(out, result)  # data/candidates.csv, plots/, report.html; adds its numbers to result.report
-        if dumping is not None:
-            dumping.result()
+
+def _write_files(result: RunResult, out: Path, log_lines: list[str]) -> None:
+    # With dump_dataset, a second thread reads the selected frames back (and the report's
+    # thumbnails with them, see _DumpPass) from the start, while this one writes the tables
+    # and draws the plots.
+    dump = _DumpPass(result, out) if result.config.dump_dataset else None
+    with ThreadPoolExecutor(1, thread_name_prefix="framepick-dump") as pool, _short_gil_slices():
+        if dump is not None:
+            dump.start(pool, thumbnail_frames(result))
+        _write_tables(result, out)
+        write_report(out, result, dump.thumbnails if dump is not None else None)  # adds its numbers to result.report
+        if dump is not None:
+            dump.finish()
     write_lines(out / "log.txt", log_lines)
     write_json(out / "report.json", result.report)

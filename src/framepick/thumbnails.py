@@ -14,6 +14,7 @@ import base64
 import io
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from PIL import Image
@@ -22,7 +23,15 @@ from ._log import logger
 from .decode import decoder_for
 from .discover import Source
 
-__all__ = ["FrameReader", "Thumbnails", "make_thumbnails", "source_reader", "thumbnail_uri"]
+__all__ = [
+    "FrameReader",
+    "ThumbnailSource",
+    "Thumbnails",
+    "from_reader",
+    "make_thumbnails",
+    "source_reader",
+    "thumbnail_uri",
+]
 
 FrameReader = Callable[[int, Sequence[int]], Iterable[tuple[int, np.ndarray]]]
 """reader(source, frame_indices) -> (frame index, RGB array) for each wanted frame; the array may
@@ -38,7 +47,12 @@ READ_SIZE = 2 * THUMB_SIZE
 
 def thumbnail_uri(rgb: np.ndarray, size: int = THUMB_SIZE, quality: int = JPEG_QUALITY) -> str:
     """An RGB array as a ``data:image/jpeg;base64,...`` URI, at most ``size`` px on its longer side."""
-    image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).convert("RGB")
+    image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    factor = max(image.size) // (2 * size)
+    if factor >= 2:  # a cheap box reduction to about twice the size first, as READ_SIZE frames are read
+        image = image.reduce(factor)
     image.thumbnail((size, size), Image.BILINEAR)
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality, optimize=True)
@@ -68,6 +82,17 @@ class Thumbnails:
     def get(self, src: int, index: int) -> str | None:
         return self.uris.get((src, index))
 
+    def add(self, src: int, index: int, rgb: np.ndarray) -> None:
+        """Make the thumbnail of one frame (any size: it is shrunk here)."""
+        self.uris[(src, int(index))] = thumbnail_uri(rgb)
+
+
+ThumbnailSource = Callable[[Mapping[int, Iterable[int]]], Thumbnails]
+"""thumbnails(wanted) -> the :class:`Thumbnails` of the wanted frames ({source: frame indices}).
+
+:func:`from_reader` makes one that reads the frames itself; a run whose frames are decoded
+anyway (``dump_dataset``) passes one that makes them in that same decoding pass."""
+
 
 def make_thumbnails(
     wanted: Mapping[int, Iterable[int]],
@@ -89,3 +114,8 @@ def make_thumbnails(
             thumbs.failed[src] = reason
             logger.warning("report: no thumbnails for source %d: %s", src, reason)
     return thumbs
+
+
+def from_reader(reader: FrameReader) -> ThumbnailSource:
+    """A thumbnail source that reads the wanted frames with ``reader`` (one pass per source)."""
+    return partial(make_thumbnails, reader=reader)

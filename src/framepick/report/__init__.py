@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from .._fsutil import atomic_write
 from .._log import logger
-from ..thumbnails import FrameReader, source_reader
+from ..thumbnails import ThumbnailSource, from_reader, source_reader
 from .build import build_report, make_stats
 from .data import CANDIDATES_CSV, ReportInputs, inputs_from_result, read_inputs, write_candidates_csv
-from .layout import FILMSTRIPS, LISTED, MAP_POINTS
+from .layout import FILMSTRIPS, LISTED, MAP_POINTS, plan_layout
 from .metrics import NN_SAMPLE, coverage_metrics, nearest_distances, nn_distances
 from .stats import REPORT_STATS_NPZ, ReportStats
 
@@ -49,6 +49,7 @@ __all__ = [
     "nn_distances",
     "read_inputs",
     "rebuild_report",
+    "thumbnail_frames",
     "write_candidates_csv",
     "write_report",
 ]
@@ -65,8 +66,16 @@ def _failure_page(message: str, stopping: str) -> str:
     )
 
 
-def write_report(out_dir: Path, result: RunResult) -> None:
+def thumbnail_frames(result: RunResult) -> dict[int, set[int]]:
+    """The frames whose thumbnails the run's page shows, by source: a run reads them early."""
+    inputs = inputs_from_result(result)
+    return plan_layout(inputs, int(inputs.report["config"].get("seed", 0))).wanted()
+
+
+def write_report(out_dir: Path, result: RunResult, thumbnails: ThumbnailSource | None = None) -> None:
     """Called by the run: ``data/candidates.csv``, ``plots/*``, ``report.html``; adds numbers to ``result.report``.
+
+    ``thumbnails``: how the page's thumbnails are made (default: read from ``result.sources``).
 
     ``report.json`` itself is written by the caller, after this. A failure while drawing the
     page does not throw the selection away: it is logged, recorded in ``report["page"]["error"]``
@@ -76,7 +85,9 @@ def write_report(out_dir: Path, result: RunResult) -> None:
     write_candidates_csv(out_dir / CANDIDATES_CSV, inputs)
     try:
         stats = make_stats(out_dir, inputs)
-        build_report(out_dir, inputs, source_reader(result.sources), "", rebuilt=False, stats=stats)
+        if thumbnails is None:
+            thumbnails = from_reader(source_reader(result.sources))
+        build_report(out_dir, inputs, thumbnails, "", rebuilt=False, stats=stats)
     except Exception as exc:
         if logger.isEnabledFor(logging.DEBUG):
             logger.exception("report: building report.html failed")
@@ -87,7 +98,7 @@ def write_report(out_dir: Path, result: RunResult) -> None:
         atomic_write(out_dir / "report.html", _failure_page(message, result.report["stopping"]["message"]))
 
 
-def _frame_reader_for(inputs: ReportInputs, out_dir: Path) -> tuple[FrameReader | None, str]:
+def _thumbnails_for(inputs: ReportInputs, out_dir: Path) -> tuple[ThumbnailSource | None, str]:
     """A reader over the run's input_dir as it is now, and a note on what is unavailable."""
     from ..discover import discover
 
@@ -112,7 +123,7 @@ def _frame_reader_for(inputs: ReportInputs, out_dir: Path) -> tuple[FrameReader 
         note = f"{len(missing)} source(s) changed or gone since the run, shown without thumbnails: " + ", ".join(
             missing[:5]
         )
-    return source_reader(sources), note
+    return from_reader(source_reader(sources)), note
 
 
 def rebuild_report(out_dir: str | Path) -> dict[str, Any]:
@@ -130,7 +141,7 @@ def rebuild_report(out_dir: str | Path) -> dict[str, Any]:
     else:  # the run's report failed before its statistics were saved: make them now, once
         logger.info("report: %s is missing; computing the statistics", REPORT_STATS_NPZ)
         stats = make_stats(out, inputs)
-    reader, note = _frame_reader_for(inputs, out.resolve())
-    build_report(out, inputs, reader, note, rebuilt=True, stats=stats)
+    thumbnails, note = _thumbnails_for(inputs, out.resolve())
+    build_report(out, inputs, thumbnails, note, rebuilt=True, stats=stats)
     write_json(out / "report.json", inputs.report)  # atomic
     return inputs.report

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .._fsutil import atomic_write
 from .._log import logger
-from ..thumbnails import FrameReader, Thumbnails, make_thumbnails
+from ..thumbnails import Thumbnails, ThumbnailSource
 from . import plots
 from .data import ReportInputs
 from .layout import Layout, plan_layout
@@ -81,15 +81,15 @@ def make_stats(out_dir: Path, inputs: ReportInputs) -> ReportStats:
 def build_report(
     out_dir: Path,
     inputs: ReportInputs,
-    reader: FrameReader | None,
+    thumbnails: ThumbnailSource | None,
     reader_note: str,
     rebuilt: bool,
     stats: ReportStats,
 ) -> None:
     """Write plots/ and report.html into ``out_dir`` and add the report's numbers to ``inputs.report``.
 
-    ``reader`` reads frames back for the thumbnails (None: the sources are gone, and
-    ``reader_note`` says why). ``stats``: the embedding statistics (:func:`make_stats` in a
+    ``thumbnails`` makes the thumbnails of the frames the page shows (None: the sources are
+    gone, and ``reader_note`` says why). ``stats``: the embedding statistics (:func:`make_stats` in a
     run, :meth:`ReportStats.load` in a rebuild).
     """
     started = time.perf_counter()
@@ -103,7 +103,7 @@ def build_report(
     # Thumbnails are read in a second thread while the plots are drawn: decoding runs in
     # FFmpeg without the GIL, drawing is Python, so on two or more cores the two overlap.
     with ThreadPoolExecutor(1, thread_name_prefix="framepick-thumbnails") as pool:
-        reading = pool.submit(make_thumbnails, layout.wanted(), reader) if reader is not None else None
+        reading = pool.submit(thumbnails, layout.wanted()) if thumbnails is not None else None
         drawn = _draw(plots_dir, inputs, layout, stats)
         thumbs: Thumbnails | None = reading.result() if reading is not None else None
     model = plan_page(inputs, layout, drawn, thumbs, reader_note, rebuilt)
