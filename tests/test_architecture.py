@@ -19,7 +19,7 @@ def test_import_layers_and_no_cycles() -> None:
 
 def test_import_framepick_loads_no_heavy_library() -> None:
     """``import framepick`` (and so ``framepick --version`` / ``framepick config``) pays for no engine."""
-    heavy = ("torch", "onnxruntime", "onnx", "matplotlib", "av")
+    heavy = ("torch", "onnxruntime", "onnx", "openvino", "matplotlib", "av")
     code = (
         "import sys, framepick, framepick.cli, framepick.report; "
         f"print(','.join(m for m in {heavy!r} if m in sys.modules))"

@@ -146,3 +146,64 @@ def test_dropped_packets_and_damage_are_flagged_not_lost(tmp_path: Path) -> None
     assert len(flagged) == 2 and all("gap in the timestamps" in check.corrupt_reasons[n] for n in flagged)
     off = run_checks([source], results, table, corruptness_check=False)
     assert off.corrupt_names == [] and not off.corrupt.any() and off.n_damaged == 2
+
+
+def _jpeg_folder(root: Path, n: int = 12, size: tuple[int, int] = (384, 288)) -> Path:
+    from PIL import Image
+
+    folder = root / "cam"
+    folder.mkdir(parents=True)
+    for i in range(n):
+        frame = scene_frame(("checker", "circles", "gradient")[i % 3], i, size[1], size[0])
+        Image.fromarray(frame).save(folder / f"frame_{i:03d}.jpg", quality=92)
+    return folder
+
+
+def test_jpeg_frames_decode_at_reduced_scale_close_to_full_decoding(tmp_path: Path) -> None:
+    """Equivalence of the fast path (DCT-domain reduction, threads) with a full decode and resize."""
+    from PIL import Image
+
+    folder = _jpeg_folder(tmp_path)
+    (folder / "frame_005.jpg").write_bytes((folder / "frame_005.jpg").read_bytes()[:2000])  # truncated
+    source = discover(tmp_path)[0]
+    frames = list(ImageDecoder().frames(source, 96))
+    assert [f.index for f in frames] == list(range(12))  # file order, whatever the threads did
+    assert [f.error is not None for f in frames] == [i == 5 for i in range(12)]
+    for f in frames:
+        if f.error is None:
+            full = Image.open(source.files[f.index]).convert("RGB").resize((96, 96), Image.BILINEAR)
+            assert f.pixels is not None and f.pixels.shape == (96, 96, 3)
+            assert np.abs(f.pixels.astype(int) - np.asarray(full, dtype=int)).mean() < 4
+
+
+def test_jpeg_digest_is_of_the_file_so_only_identical_files_are_duplicates(tmp_path: Path) -> None:
+    import shutil
+
+    from PIL import Image
+
+    folder = _jpeg_folder(tmp_path, n=3)
+    shutil.copy(folder / "frame_000.jpg", folder / "frame_003.jpg")  # the same file again
+    Image.open(folder / "frame_000.jpg").save(folder / "frame_004.jpg", quality=60)  # other bytes, other pixels
+    png = folder / "frame_005.png"
+    Image.fromarray(scene_frame("checker", 0, 288, 384)).save(png)
+    Image.open(png).save(folder / "frame_006.png", compress_level=0)  # other bytes, same pixels
+    frames = list(ImageDecoder().frames(discover(tmp_path)[0], 32))
+    digests = [f.digest for f in frames]
+    assert digests[3] == digests[0] and len({digests[i] for i in (0, 1, 2, 4)}) == 4
+    assert digests[5] == digests[6]  # PNG keeps the pixel digest: re-encoded copies still match
+
+
+def test_jpeg_exif_rotation_applies_on_the_fast_path(tmp_path: Path) -> None:
+    from PIL import Image
+
+    folder = tmp_path / "rot"
+    folder.mkdir()
+    frame = np.zeros((200, 400, 3), np.uint8)
+    frame[:, :200] = 255  # white left half
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    Image.fromarray(frame).save(folder / "a.jpg", exif=exif, quality=95)
+    (pixels,) = [f.pixels for f in ImageDecoder().frames(discover(tmp_path)[0], 64)]
+    assert pixels is not None
+    top, bottom = pixels[:32].mean(), pixels[32:].mean()
+    assert top > 200 and bottom < 50  # upright: the white half is now on top

@@ -49,6 +49,18 @@ def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
 
+@pytest.mark.skipif(not {"onnx", "openvino"} <= set(ENGINES), reason="onnxruntime or openvino not installed")
+def test_openvino_runs_the_onnx_export_with_the_same_numbers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Equivalence of the two CPU runtimes on one exported file (fp32 both: OpenVINO must not
+    fall back to bf16 on CPUs that have it)."""
+    pixels = _batch(64)
+    onnx = create_embedder("onnx", 64, "cpu", export_dir=tmp_path)
+    vino = create_embedder("openvino", 64, "cpu", export_dir=tmp_path)
+    assert vino.path == onnx.path and len(list(tmp_path.iterdir())) == 1  # one export serves both
+    np.testing.assert_allclose(vino.embed(pixels), onnx.embed(pixels), rtol=0, atol=2e-4)
+    assert vino.signature != onnx.signature  # cached embeddings are kept apart all the same
+
+
 def test_signatures_are_distinct() -> None:
     sigs = {create_embedder(n, 64, "cpu").signature for n in ENGINES if n != "torch-fp16"}
     assert len(sigs) == len([n for n in ENGINES if n != "torch-fp16"])
@@ -111,7 +123,12 @@ def test_bf16_needs_real_bf16_hardware(monkeypatch: pytest.MonkeyPatch, flags: s
 
 @pytest.mark.parametrize(
     ("present", "expected"),
-    [(("torch", "torch-bf16", "onnx"), "torch-bf16"), (("torch", "onnx"), "onnx"), (("torch",), "torch")],
+    [
+        (("torch", "torch-bf16", "onnx", "openvino"), "torch-bf16"),
+        (("torch", "onnx", "openvino"), "openvino"),
+        (("torch", "onnx"), "onnx"),
+        (("torch",), "torch"),
+    ],
 )
 def test_auto_prefers_the_fastest_engine_present(
     monkeypatch: pytest.MonkeyPatch, present: tuple[str, ...], expected: str
@@ -128,6 +145,9 @@ def test_importing_framepick_loads_no_engine() -> None:
     import subprocess
     import sys
 
-    code = "import sys, framepick.embed; print(sorted(m for m in ('torch', 'onnxruntime') if m in sys.modules))"
+    code = (
+        "import sys, framepick.embed; "
+        "print(sorted(m for m in ('torch', 'onnxruntime', 'openvino') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -33,8 +33,9 @@ from .embed import SourceFrames
 
 __all__ = ["CACHE_VERSION", "EmbeddingCache", "default_cache_dir", "resolve_cache_dir"]
 
-# 3: the embedded mask is stored; 2: FFmpeg's default error handling (indices as a plain decode), damaged frames
-CACHE_VERSION = 3
+# 4: JPEG frames decoded at reduced scale, their digest from the file bytes; 3: the embedded mask
+# is stored; 2: FFmpeg's default error handling (indices as a plain decode), damaged frames
+CACHE_VERSION = 4
 
 
 def default_cache_dir() -> Path:

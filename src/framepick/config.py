@@ -215,10 +215,10 @@ class ModelConfig:
     engine: str = field(
         default="auto",
         metadata=_about(
-            _choice("auto", "torch", "torch-bf16", "torch-fp16", "onnx"),
+            _choice("auto", "torch", "torch-bf16", "torch-fp16", "onnx", "openvino"),
             "inference engine: torch (fp32), torch-bf16 (CPUs with AVX-512 BF16 or AMX), torch-fp16 (CUDA), "
-            "onnx (ONNX Runtime); auto picks the fastest available: torch-bf16 where the CPU has bf16 in "
-            "hardware, else onnx, else torch",
+            "onnx (ONNX Runtime), openvino (OpenVINO, CPU); auto picks the fastest available: torch-bf16 "
+            "where the CPU has bf16 in hardware, else openvino, else onnx, else torch",
         ),
     )
 

@@ -13,9 +13,11 @@ import importlib.util
 import io
 import os
 import queue
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -31,6 +33,7 @@ from .errors import DecodeError, ModelError
 __all__ = [
     "Embedder",
     "OnnxEmbedder",
+    "OpenVinoEmbedder",
     "SourceFrames",
     "TorchEmbedder",
     "available_engines",
@@ -64,6 +67,7 @@ _SIGNATURE_SUFFIX = {
     "torch-bf16": "torch-bf16",
     "torch-fp16": "torch-fp16",
     "onnx": "onnxruntime-fp32",
+    "openvino": "openvino-fp32",
 }
 
 
@@ -132,7 +136,7 @@ class TorchEmbedder:
     def __init__(self, input_size: int = 224, device: str = "auto", precision: str = "fp32") -> None:
         import torch
 
-        from .models.efficientnet_lite import FEATURE_DIM
+        from .models.weights import FEATURE_DIM
 
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -186,19 +190,13 @@ class OnnxEmbedder:
     ) -> None:
         import onnxruntime as ort
 
-        from .models.efficientnet_lite import FEATURE_DIM
+        from .models.weights import FEATURE_DIM
 
         if device == "cuda":
             raise ModelError("the onnx engine runs on the CPU; use model.engine=torch for CUDA")
         self.dim = FEATURE_DIM
         self.input_size = input_size
-        self.path: Path | None = None
-        if export_dir is not None:
-            try:
-                self.path = self.export(input_size, export_dir)
-            except OSError as exc:  # an unwritable cache costs an export per run, never the run
-                logger.warning("cannot keep the ONNX export in %s (%s); exporting in memory", export_dir, exc)
-        model: str | bytes = str(self.path) if self.path is not None else _export_bytes(input_size)
+        self.path, model = _onnx_model(input_size, export_dir)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
@@ -211,14 +209,12 @@ class OnnxEmbedder:
     @staticmethod
     def export(input_size: int, folder: Path) -> Path:
         """The ONNX file for ``input_size`` in ``folder``, exported now if missing (OSError if unwritable)."""
-        import torch
-
         from ._version import __version__
-        from .models.efficientnet_lite import weights_path
+        from .models.weights import torch_version, weights_path
 
         weights = weights_path()
         stat = weights.stat()
-        key = f"{__version__}|{torch.__version__}|{weights.name}|{stat.st_size}|{input_size}|v1"
+        key = f"{__version__}|{torch_version()}|{weights.name}|{stat.st_size}|{input_size}|v1"
         digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
         path = Path(folder) / f"efficientnet-lite0-{input_size}-{digest}.onnx"
         if path.exists():
@@ -230,6 +226,60 @@ class OnnxEmbedder:
     def embed(self, pixels: np.ndarray) -> np.ndarray:
         out = self._session.run(None, {self._input: np.ascontiguousarray(pixels, dtype=np.uint8)})[0]
         return np.asarray(out, dtype=np.float32)
+
+
+def _onnx_model(input_size: int, export_dir: Path | None) -> tuple[Path | None, str | bytes]:
+    """The exported model: its file in ``export_dir`` (exported there once), or bytes in memory."""
+    if export_dir is not None:
+        try:
+            path = OnnxEmbedder.export(input_size, export_dir)
+            return path, str(path)
+        except OSError as exc:  # an unwritable cache costs an export per run, never the run
+            logger.warning("cannot keep the ONNX export in %s (%s); exporting in memory", export_dir, exc)
+    return None, _export_bytes(input_size)
+
+
+class OpenVinoEmbedder:
+    """The same ONNX export, compiled by OpenVINO for the CPU: 1.4-1.6x ONNX Runtime's speed
+    on a 2-core AVX2 machine, with the same numbers (docs/performance.md).
+
+    The compiled model takes one frame at a time in latency mode (faster here than batches,
+    which only add memory traffic), and computes in fp32 even where the CPU has bf16:
+    OpenVINO would otherwise switch to bf16 by itself, and bf16 moves the selection.
+    """
+
+    name = "openvino"
+
+    def __init__(
+        self, input_size: int = 224, device: str = "auto", threads: int | None = None, export_dir: Path | None = None
+    ) -> None:
+        import openvino as ov
+
+        from .models.weights import FEATURE_DIM
+
+        if device == "cuda":
+            raise ModelError("the openvino engine runs on the CPU; use model.engine=torch for CUDA")
+        self.dim = FEATURE_DIM
+        self.input_size = input_size
+        self.path, model = _onnx_model(input_size, export_dir)
+        core = ov.Core()
+        graph = core.read_model(model)
+        graph.reshape([1, input_size, input_size, 3])
+        settings = {
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_PRECISION_HINT": "f32",
+            "INFERENCE_NUM_THREADS": threads or (os.cpu_count() or 1),
+        }
+        self._request = core.compile_model(graph, "CPU", settings).create_infer_request()
+        self.signature = _signature(self.name, input_size)
+
+    def embed(self, pixels: np.ndarray) -> np.ndarray:
+        pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+        out = np.empty((len(pixels), self.dim), np.float32)
+        for i in range(len(pixels)):
+            self._request.infer({0: pixels[i : i + 1]})
+            out[i] = self._request.get_output_tensor(0).data[0]
+        return out
 
 
 def _export_bytes(input_size: int) -> bytes:
@@ -259,21 +309,23 @@ def _onnx_embedder(input_size: int = 224, device: str = "auto", export_dir: Path
     return OnnxEmbedder(input_size, device, export_dir=export_dir)
 
 
+def _openvino_embedder(input_size: int = 224, device: str = "auto", export_dir: Path | None = None) -> OpenVinoEmbedder:
+    return OpenVinoEmbedder(input_size, device, export_dir=export_dir)
+
+
 @functools.cache
 def available_engines() -> dict[str, Callable[..., Embedder]]:
     """The engines whose libraries import and whose hardware is present (probed once, lazily)."""
     engines: dict[str, Callable[..., Embedder]] = {"torch": TorchEmbedder}
     if cpu_has_bf16():
         engines["torch-bf16"] = _bf16_embedder
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            engines["torch-fp16"] = _fp16_embedder
-    except Exception:
-        pass
-    if importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None:
-        engines["onnx"] = _onnx_embedder
+    if _cuda_available():
+        engines["torch-fp16"] = _fp16_embedder
+    if importlib.util.find_spec("onnx") is not None:  # both export through ONNX
+        if importlib.util.find_spec("onnxruntime") is not None:
+            engines["onnx"] = _onnx_embedder
+        if importlib.util.find_spec("openvino") is not None:
+            engines["openvino"] = _openvino_embedder
     return engines
 
 
@@ -284,11 +336,25 @@ def __getattr__(name: str) -> object:
 
 
 # ``model.engine=auto`` on the CPU, fastest first (docs/performance.md, "Embedding engines"):
-# bf16 only where the CPU has it in hardware; ONNX Runtime beats eager fp32 everywhere.
-_CPU_PREFERENCE = ("torch-bf16", "onnx", "torch")
+# bf16 only where the CPU has it in hardware; OpenVINO beats ONNX Runtime, which beats eager fp32.
+_CPU_PREFERENCE = ("torch-bf16", "openvino", "onnx", "torch")
 
 
+def _no_cuda_driver() -> bool:
+    """True where CUDA cannot be present: Linux without NVIDIA's kernel driver, or macOS.
+
+    Asking PyTorch costs its import (about 2 s) and a driver probe; a run on a CPU machine
+    whose ONNX export is cached needs neither.
+    """
+    if sys.platform.startswith("linux"):
+        return not os.path.exists("/proc/driver/nvidia/version")
+    return sys.platform == "darwin"
+
+
+@functools.cache
 def _cuda_available() -> bool:
+    if _no_cuda_driver():
+        return False
     try:
         import torch
 
@@ -323,7 +389,7 @@ def create_embedder(
         raise ModelError(
             f"embedding engine '{name}' is not available here; available: auto, {', '.join(engines)}"
         ) from None
-    if name == "onnx":
+    if name in ("onnx", "openvino"):
         return factory(input_size=input_size, device=device, export_dir=export_dir)
     return factory(input_size=input_size, device=device)
 
@@ -383,19 +449,53 @@ class _Done:
 _Message = _Frame | _SourceEnd | _Failed | _Done
 
 
-def _scan_all(sources: Sequence[Source], size: int | None, out: queue.Queue, stop: threading.Event) -> None:
-    """Producer thread: every frame of every source, then the source's end, in order."""
+_PREFETCH_THREADS = 4  # loose images decoded ahead at once (Pillow releases the GIL)
+
+
+def _scan_one(source: Source, size: int | None) -> tuple[list[DecodedFrame], str | None]:
+    """A whole (one-image) source: its frames and its source-level error."""
+    frames: list[DecodedFrame] = []
     try:
-        for i, source in enumerate(sources):
-            error: str | None = None
-            try:
-                for frame in decoder_for(source).frames(source, size):
-                    if stop.is_set():
-                        return
-                    out.put(_Frame(i, frame))
-            except DecodeError as exc:
-                error = str(exc)
-            out.put(_SourceEnd(i, error))
+        frames.extend(decoder_for(source).frames(source, size))
+    except DecodeError as exc:
+        return frames, str(exc)
+    return frames, None
+
+
+def _scan_all(sources: Sequence[Source], size: int | None, out: queue.Queue, stop: threading.Event) -> None:
+    """Producer thread: every frame of every source, then the source's end, in order.
+
+    Loose images (a source each) are decoded a few sources ahead in a thread pool: one at a
+    time, a folder of 600 loose JPEG files would keep one core idle. Videos and frame
+    folders stream in this thread (frame folders thread inside their decoder).
+    """
+    workers = max(1, min(_PREFETCH_THREADS, os.cpu_count() or 1))
+    ahead: dict[int, Future[tuple[list[DecodedFrame], str | None]]] = {}
+    submitted = 0
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="framepick-prefetch") as pool:
+            for i, source in enumerate(sources):
+                while submitted < min(len(sources), i + 2 * workers):
+                    if sources[submitted].kind == "image":
+                        ahead[submitted] = pool.submit(_scan_one, sources[submitted], size)
+                    submitted += 1
+                if stop.is_set():
+                    return
+                if i in ahead:
+                    frames, error = ahead.pop(i).result()
+                    for frame in frames:
+                        out.put(_Frame(i, frame))
+                    out.put(_SourceEnd(i, error))
+                    continue
+                error = None
+                try:
+                    for frame in decoder_for(source).frames(source, size):
+                        if stop.is_set():
+                            return
+                        out.put(_Frame(i, frame))
+                except DecodeError as exc:
+                    error = str(exc)
+                out.put(_SourceEnd(i, error))
     except BaseException as exc:  # surfaced in the consumer
         out.put(_Failed(exc))
     finally:

