@@ -50,3 +50,26 @@ def test_memory_benchmark(tmp_path: Path) -> None:
 
     fig = bench_memory.main(["--smoke", "--out", str(tmp_path / "m.json")])
     assert fig["frames"] == 60 and fig["peak_rss_mb"] > 0
+
+
+@pytest.mark.slow
+def test_peers_benchmark(tmp_path: Path) -> None:
+    """framepick's rows at the smallest size; fastdup's only with --fastdup-python (not in CI)."""
+    import bench_peers
+
+    fig = bench_peers.main(["--smoke", "--out", str(tmp_path / "p.json")])
+    rows = {(r["input"], r["tool"]): r for r in fig["results"]}
+    assert set(rows) == {("frames", "framepick"), ("video", "framepick")}
+    for row in rows.values():
+        assert row["seconds"] > 0 and row["picks"] == 3
+        assert 0 < row["scenes_covered"] <= 1 and row["radius_ratio"] > 0
+    assert bench_peers._index("scenes-0042-mp4.png") == 42 and bench_peers._index("frames/frame_00095.jpg") == 95
+
+
+@pytest.mark.slow
+def test_write_benchmark(tmp_path: Path) -> None:
+    import bench_write
+
+    fig = bench_write.main(["--smoke", "--out", str(tmp_path / "w.json")])
+    assert len(fig["write_sec"]) == 2 and all(w > 0 for w in fig["write_sec"])
+    assert fig["frames_dumped"] == 20

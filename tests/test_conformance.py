@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 import framepick
+import framepick.decode as decode_module
 from framepick.decode import DecodedFrame, PyAVDecoder
 from framepick.discover import Source, discover
 from framepick.errors import DecodeError
@@ -284,6 +285,17 @@ def assert_decodes_like_plain_pyav(path: Path) -> None:
     assert sorted(got) == wanted
     for i in wanted:
         np.testing.assert_array_equal(got[i], reference[i].to_ndarray(format="rgb24"), err_msg=f"frame {i}")
+    # the write stage's path: seeking to each group of wanted frames by the scan's timestamps
+    scattered = sorted({0, 1, n // 3, n // 3 + 1, n // 2, (2 * n) // 3, n - 2, n - 1} & set(range(n)))
+    stamps = {f.index: f.pts for f in frames if f.pts is not None}
+    gap, decode_module._SEEK_GAP = decode_module._SEEK_GAP, 2  # a seek for nearly every wanted frame
+    try:
+        sought = list(PyAVDecoder().read(source, scattered, pts=stamps))
+    finally:
+        decode_module._SEEK_GAP = gap
+    assert [i for i, _ in sought] == scattered
+    for i, rgb in sought:
+        np.testing.assert_array_equal(rgb, reference[i].to_ndarray(format="rgb24"), err_msg=f"sought frame {i}")
 
 
 # ------------------------------------------------------------------------------ the matrix
@@ -622,3 +634,31 @@ def test_every_frame_of_intact_videos_reaches_embeddings_csv(
     assert per_video == {stem: n for stem, (_, n) in counts.items()}
     assert set(names) == expected
     assert (out / "filenames" / "corrupt_filenames.txt").read_text().split() == []
+
+
+def test_reading_back_seeks_instead_of_decoding_from_the_start(tmp_path: Path) -> None:
+    """Reading a few frames of a long clip by their timestamps decodes near them only, and
+    gives the frames a forward read gives."""
+    path = write_clip(tmp_path / "long" / "long.mp4", "libx264", n=400, options={"g": "25", "bf": "2"})
+    source = only_source(path.parent)
+    frames, _ = decode_to_end(source)
+    stamps = {f.index: f.pts for f in frames}
+    wanted = [5, 6, 7, 180, 181, 390]
+    decoded = {"n": 0}
+    real_decode = av.container.InputContainer.decode
+
+    def counting(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        for frame in real_decode(self, *args, **kwargs):
+            decoded["n"] += 1
+            yield frame
+
+    reference = dict(PyAVDecoder().read(source, wanted))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(decode_module, "_SEEK_GAP", 50)  # 5-7, 180-181 and 390 are three groups
+        mp.setattr(av.container.InputContainer, "decode", counting)
+        mp.setattr(PyAVDecoder, "_read_forward", lambda *a: (_ for _ in ()).throw(AssertionError("fell back")))
+        sought = list(PyAVDecoder().read(source, wanted, pts=stamps))
+    assert [i for i, _ in sought] == wanted
+    for i, rgb in sought:
+        np.testing.assert_array_equal(rgb, reference[i])
+    assert decoded["n"] < 120, decoded  # three short runs from keyframes, not 391 frames

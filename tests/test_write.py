@@ -66,9 +66,9 @@ def test_dump_reads_each_source_once_and_hands_every_frame_to_visit(
         read = decoder.read
 
         class Counting:
-            def read(self, src, indices, size=None):  # type: ignore[no-untyped-def]
+            def read(self, src, indices, size=None, pts=None):  # type: ignore[no-untyped-def]
                 reads.append(src.name)
-                return read(src, indices, size)
+                return read(src, indices, size, pts=pts)
 
         return Counting()
 
@@ -131,3 +131,25 @@ def test_a_failed_dump_fails_the_run_and_keeps_the_previous_result(
         _dump_run(scenes_input, out)
     assert (out / "report.json").read_bytes() == before  # the report did not swallow the error
     assert not list(out.glob(".framepick-partial-*"))
+
+
+def test_image_thumbnails_come_from_the_scan_not_a_second_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import framepick.pipeline as pipeline
+
+    root = tmp_path / "in"
+    root.mkdir()
+    for i in range(8):  # loose JPEG images: a source each
+        Image.fromarray(scene_frame(("checker", "circles")[i % 2], i, 120, 160)).save(root / f"img_{i}.jpg")
+
+    def no_second_read(sources):  # type: ignore[no-untyped-def]
+        raise AssertionError("the write stage read the images again")
+
+    monkeypatch.setattr(pipeline, "source_reader", no_second_read)
+    config = load_config(
+        overrides={"input_dir": str(root), "output_dir": str(tmp_path / "out"), "stopping_condition.n_samples": 3}
+    )
+    result = framepick.run(config, embedder=FakeEmbedder())
+    assert sorted(result.thumbnails) == [(i, 0) for i in range(8)]
+    page = json.loads((tmp_path / "out/report.json").read_text())["page"]["thumbnails"]
+    assert page["count"] == 8 and page["failed_sources"] == {}
+    assert all(uri.startswith("data:image/jpeg;base64,") for uri in result.thumbnails.values())

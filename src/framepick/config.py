@@ -248,7 +248,8 @@ class Config:
         metadata=_about(BOOL, "list damaged files and frames and drop every sequence that touches one"),
     )
     remove_exact_duplicates: bool = field(
-        default=True, metadata=_about(BOOL, "drop frames whose decoded pixels equal an earlier frame's")
+        default=True,
+        metadata=_about(BOOL, "drop frames whose decoded pixels equal an earlier frame's (JPEG files: whose bytes do)"),
     )
     normalize_embeddings: bool = field(
         default=True, metadata=_about(BOOL, "L2-normalise frame embeddings before averaging them per sequence")

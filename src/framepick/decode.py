@@ -14,7 +14,7 @@ import hashlib
 import io
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
 from ._resize import FrameShrinker
+from ._thumbs import thumbnail_uri
 from .discover import Source
 from .errors import DecodeError
 
@@ -55,6 +56,7 @@ class DecodedFrame:
     seconds: float | None = None
     error: str | None = None  # the frame could not be produced at all
     suspect: str | None = None  # produced, but damaged (FFmpeg's flags, a lost packet before it)
+    thumbnail: str | None = None  # the report's thumbnail, where the decoder made one on the way
 
 
 class Decoder(Protocol):
@@ -62,13 +64,24 @@ class Decoder(Protocol):
 
     name: str
 
-    def frames(self, source: Source, size: int | None) -> Iterator[DecodedFrame]:
-        """Every frame of ``source`` once, in order, resized to ``size``×``size`` RGB (None: no pixels)."""
+    def frames(self, source: Source, size: int | None, *, thumbnails: bool = False) -> Iterator[DecodedFrame]:
+        """Every frame of ``source`` once, in order, resized to ``size``×``size`` RGB (None: no pixels).
+
+        ``thumbnails``: a decoder that has the picture at hand anyway attaches the report's
+        thumbnail to each frame (the image decoder does; the video decoder does not).
+        """
         ...
 
-    def read(self, source: Source, indices: Iterable[int], size: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    def read(
+        self, source: Source, indices: Iterable[int], size: int | None = None, *, pts: Mapping[int, int] | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
         """The RGB pixels of the frames at ``indices``, in index order: full resolution, or
-        shrunk to at most ``size`` pixels on the longer side (:func:`framepick._resize.fit_within`)."""
+        shrunk to at most ``size`` pixels on the longer side (:func:`framepick._resize.fit_within`).
+
+        ``pts``: each wanted frame's timestamp as the scan saw it; a video decoder then seeks
+        to the frames instead of decoding everything before them (so reading back grows
+        with the wanted frames, not with the video's length).
+        """
         ...
 
 
@@ -159,7 +172,7 @@ class PyAVDecoder:
         if problem is not None:
             raise DecodeError(problem)
 
-    def frames(self, source: Source, size: int | None) -> Iterator[DecodedFrame]:
+    def frames(self, source: Source, size: int | None, *, thumbnails: bool = False) -> Iterator[DecodedFrame]:
         time_base = None
         for index, frame, suspect in self._frames(source):
             try:
@@ -176,17 +189,64 @@ class PyAVDecoder:
             seconds = float(pts * time_base) if pts is not None and time_base else None
             yield DecodedFrame(index, pixels, digest, pts, seconds, suspect=suspect)
 
-    def read(self, source: Source, indices: Iterable[int], size: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
-        wanted = set(indices)
+    def read(
+        self, source: Source, indices: Iterable[int], size: int | None = None, *, pts: Mapping[int, int] | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        wanted = sorted(set(indices))
         if not wanted:
             return
-        last = max(wanted)
+        convert = FrameShrinker(size) if size is not None else to_rgb
+        rest = wanted
+        known = pts is not None and all(pts.get(i) is not None for i in wanted)
+        if known and pts is not None and len({pts[i] for i in wanted}) == len(wanted):
+            rest = yield from self._read_seeking(source, wanted, pts, convert)
+        if rest:
+            yield from self._read_forward(source, rest, convert)
+
+    def _read_seeking(
+        self, source: Source, wanted: list[int], pts: Mapping[int, int], convert: Callable[[Any], np.ndarray]
+    ) -> Generator[tuple[int, np.ndarray], None, list[int]]:
+        """Seek to each cluster of wanted frames (a keyframe at or before it) and decode from
+        there, matching frames by timestamp. Returns the wanted frames it did not yield; a
+        frame missed this way (a container that seeks imprecisely) is then read forward,
+        after the ones found: the only case where frames come out of index order."""
+        clusters: list[list[int]] = []
+        for index in wanted:
+            if clusters and index - clusters[-1][-1] <= _SEEK_GAP:
+                clusters[-1].append(index)
+            else:
+                clusters.append([index])
+        yielded: set[int] = set()
+        container, stream = self._open(source)
+        try:
+            for cluster in clusters:
+                todo = {pts[i]: i for i in cluster}
+                container.seek(pts[cluster[0]], stream=stream, backward=True, any_frame=False)
+                for frame in container.decode(stream):
+                    if frame.pts is not None and frame.pts in todo:
+                        index = todo.pop(frame.pts)
+                        yielded.add(index)
+                        yield index, convert(frame)
+                    if not todo or (frame.pts is not None and frame.pts >= pts[cluster[-1]]):
+                        break
+                if todo:  # not where the scan saw it: the rest is read forward
+                    break
+        except Exception:  # a container that cannot seek: the rest is read forward
+            pass
+        finally:
+            container.close()
+        return [i for i in wanted if i not in yielded]
+
+    def _read_forward(
+        self, source: Source, wanted: list[int], convert: Callable[[Any], np.ndarray]
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        last = wanted[-1]
+        wanted_set = set(wanted)
         frames = self._frames(source)
-        scaler = FrameShrinker(size) if size is not None else None
         try:
             for index, frame, _ in frames:
-                if index in wanted:
-                    yield index, to_rgb(frame) if scaler is None else scaler(frame)
+                if index in wanted_set:
+                    yield index, convert(frame)
                 if index >= last:
                     return
         except DecodeError:
@@ -308,7 +368,7 @@ def _load_rgb(path, size: int | None = None) -> np.ndarray:  # type: ignore[no-u
     """An image file as RGB: full size, or shrunk as ``Image.thumbnail((size, size))`` does."""
     with Image.open(path) as image:
         if size is not None:
-            image.draft(None, (2 * size, 2 * size))  # JPEG: decode at a reduced scale (what thumbnail() asks for)
+            image.draft(None, (size, size))  # JPEG: decode at a reduced scale, never below size
         image.load()
         rgb = image_to_rgb(image)
         if size is not None:
@@ -316,10 +376,12 @@ def _load_rgb(path, size: int | None = None) -> np.ndarray:  # type: ignore[no-u
         return np.asarray(rgb)
 
 
+_SEEK_GAP = 300  # wanted frames further apart than this are reached by seeking, not decoding through
+
 _IMAGE_THREADS = 4  # images decoded at once (Pillow releases the GIL while it decodes)
 
 
-def _scan_image(index: int, path: Any, size: int | None) -> DecodedFrame:
+def _scan_image(index: int, path: Any, size: int | None, thumbnail: bool = False) -> DecodedFrame:
     """One image file as a frame: model-sized pixels and a digest for the duplicate check.
 
     JPEG files decode at a reduced scale in the DCT domain (``Image.draft``: 1/2, 1/4 or 1/8,
@@ -345,7 +407,7 @@ def _scan_image(index: int, path: Any, size: int | None) -> DecodedFrame:
         pixels = np.asarray(rgb)
         digest = _digest(f"rgb24:{pixels.shape[1]}x{pixels.shape[0]}".encode(), pixels.data)
     small = None if size is None else np.asarray(rgb.resize((size, size), Image.BILINEAR))
-    return DecodedFrame(index, small, digest)
+    return DecodedFrame(index, small, digest, thumbnail=thumbnail_uri(rgb) if thumbnail else None)
 
 
 class ImageDecoder:
@@ -353,22 +415,24 @@ class ImageDecoder:
 
     name = "pillow"
 
-    def frames(self, source: Source, size: int | None) -> Iterator[DecodedFrame]:
+    def frames(self, source: Source, size: int | None, *, thumbnails: bool = False) -> Iterator[DecodedFrame]:
         """The frames in file order, decoded a few at a time in threads."""
         if len(source.files) == 1:  # a loose image: no pool (the run decodes those ahead itself)
-            yield _scan_image(0, source.files[0], size)
+            yield _scan_image(0, source.files[0], size, thumbnails)
             return
         workers = max(1, min(_IMAGE_THREADS, os.cpu_count() or 1))
         with ThreadPoolExecutor(workers, thread_name_prefix="framepick-images") as pool:
             pending: deque[Future[DecodedFrame]] = deque()
             for index, path in enumerate(source.files):
-                pending.append(pool.submit(_scan_image, index, path, size))
+                pending.append(pool.submit(_scan_image, index, path, size, thumbnails))
                 if len(pending) > 2 * workers:  # bounded look-ahead
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
 
-    def read(self, source: Source, indices: Iterable[int], size: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    def read(
+        self, source: Source, indices: Iterable[int], size: int | None = None, *, pts: Mapping[int, int] | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
         for index in sorted(set(indices)):
             yield index, _load_rgb(source.files[index], size)
 

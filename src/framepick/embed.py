@@ -263,6 +263,8 @@ class OpenVinoEmbedder:
         self.input_size = input_size
         self.path, model = _onnx_model(input_size, export_dir)
         core = ov.Core()
+        if self.path is not None:  # compiled blobs beside the export: a later run loads instead of compiling
+            core.set_property({"CACHE_DIR": str(self.path.parent / "openvino")})
         graph = core.read_model(model)
         graph.reshape([1, input_size, input_size, 3])
         settings = {
@@ -412,6 +414,7 @@ class SourceFrames:
     frame_suspects: dict[int, str] = field(default_factory=dict)  # decoded, but damaged
     error: str | None = None
     embedded: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # went through the model
+    thumbnails: dict[int, str] = field(default_factory=dict)  # made while scanning (not cached)
 
     @property
     def n_frames(self) -> int:
@@ -452,17 +455,19 @@ _Message = _Frame | _SourceEnd | _Failed | _Done
 _PREFETCH_THREADS = 4  # loose images decoded ahead at once (Pillow releases the GIL)
 
 
-def _scan_one(source: Source, size: int | None) -> tuple[list[DecodedFrame], str | None]:
+def _scan_one(source: Source, size: int | None, thumbnails: bool) -> tuple[list[DecodedFrame], str | None]:
     """A whole (one-image) source: its frames and its source-level error."""
     frames: list[DecodedFrame] = []
     try:
-        frames.extend(decoder_for(source).frames(source, size))
+        frames.extend(decoder_for(source).frames(source, size, thumbnails=thumbnails))
     except DecodeError as exc:
         return frames, str(exc)
     return frames, None
 
 
-def _scan_all(sources: Sequence[Source], size: int | None, out: queue.Queue, stop: threading.Event) -> None:
+def _scan_all(
+    sources: Sequence[Source], size: int | None, out: queue.Queue, stop: threading.Event, thumbnails: bool = False
+) -> None:
     """Producer thread: every frame of every source, then the source's end, in order.
 
     Loose images (a source each) are decoded a few sources ahead in a thread pool: one at a
@@ -477,7 +482,7 @@ def _scan_all(sources: Sequence[Source], size: int | None, out: queue.Queue, sto
             for i, source in enumerate(sources):
                 while submitted < min(len(sources), i + 2 * workers):
                     if sources[submitted].kind == "image":
-                        ahead[submitted] = pool.submit(_scan_one, sources[submitted], size)
+                        ahead[submitted] = pool.submit(_scan_one, sources[submitted], size, thumbnails)
                     submitted += 1
                 if stop.is_set():
                     return
@@ -489,7 +494,7 @@ def _scan_all(sources: Sequence[Source], size: int | None, out: queue.Queue, sto
                     continue
                 error = None
                 try:
-                    for frame in decoder_for(source).frames(source, size):
+                    for frame in decoder_for(source).frames(source, size, thumbnails=thumbnails):
                         if stop.is_set():
                             return
                         out.put(_Frame(i, frame))
@@ -542,6 +547,8 @@ class _Batcher:
             result.frame_suspects[frame.index] = frame.suspect
         if frame.error is not None:
             result.frame_errors[frame.index] = frame.error
+        if frame.thumbnail is not None:
+            result.thumbnails[frame.index] = frame.thumbnail
         embed = embed and frame.error is None and self.embedder is not None and frame.pixels is not None
         self.masks[src].append(embed)
         if not embed:
@@ -593,6 +600,7 @@ def embed_sources(
     progress: Callable[[int], None] | None = None,
     on_source_done: Callable[[int, SourceFrames], None] | None = None,
     embed_frame: Callable[[int], bool] | None = None,
+    thumbnails: bool = False,
 ) -> list[SourceFrames]:
     """Scan every frame of every source (digest, timestamps, damage) and embed the masked ones.
 
@@ -602,12 +610,14 @@ def embed_sources(
     frame is scanned but not run through the model; its row stays zero and
     ``result.embedded`` says so. ``on_source_done(i, result)`` is called as soon as source
     ``i`` is complete, e.g. to cache it while later sources are still being scanned.
+    ``thumbnails``: keep the report's thumbnail of every frame whose decoder makes one on the
+    way (``result.thumbnails``; images only).
     """
     size = embedder.input_size if embedder is not None else None
     batcher = _Batcher(len(sources), embedder, batch_size, progress, on_source_done)
     out: queue.Queue = queue.Queue(maxsize=4 * batch_size)
     stop = threading.Event()
-    worker = threading.Thread(target=_scan_all, args=(sources, size, out, stop), daemon=True)
+    worker = threading.Thread(target=_scan_all, args=(sources, size, out, stop, thumbnails), daemon=True)
     worker.start()
     try:
         for message in _messages(out):

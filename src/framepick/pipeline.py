@@ -64,6 +64,7 @@ class RunResult:
     candidates: Candidates | None = None  # every candidate sequence (data/candidates.npz)
     report: dict[str, Any] = field(default_factory=dict)  # report.json: the summary plus the report's sections
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, the write stage included
+    thumbnails: dict[tuple[int, int], str] = field(default_factory=dict)  # (source, frame) -> made while scanning
 
     @property
     def selected_sequences(self) -> list[dict[str, Any]]:
@@ -160,6 +161,7 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
                 selection_dim=config.selection_dim,
             )
         result = RunResult(config, sources, table, checks, sequences, seq_emb, selection)
+        result.thumbnails = {(i, k): uri for i, r in enumerate(results) for k, uri in r.thumbnails.items()}
         result.timings = timings  # filled on: the write stage adds its own time when it is done
         result.summary = _summarize(result, timings, work, found)
         result.candidates = _candidates(result)
@@ -227,13 +229,30 @@ def _decode_and_embed(
         layout = _layout(config)
         embeds = layout.embeds if layout.strided else None
         fresh = embed_sources(
-            chosen, embedder, batch_size=model.batch_size, progress=tick, on_source_done=done, embed_frame=embeds
+            chosen,
+            embedder,
+            batch_size=model.batch_size,
+            progress=tick,
+            on_source_done=done,
+            embed_frame=embeds,
+            thumbnails=_thumbnails_while_scanning(chosen),
         )
         for i, result in zip(todo, fresh):
             results[i] = result
     final = [r for r in results if r is not None]
     dim = 0 if config.embeddings is not None else embedder.dim if embedder is not None else final[0].embeddings.shape[1]
     return final, int(dim), work
+
+
+_SCAN_THUMBNAILS = 2_000  # image frames up to which the scan keeps every thumbnail (about 3 kB each)
+
+
+def _thumbnails_while_scanning(sources: list[Source]) -> bool:
+    """Whether the scan keeps a thumbnail of every image frame: the report shows one for every
+    candidate up to its hover limit, and making it from the decoded picture costs far less
+    than reading the file again in the write stage. Bounded, so memory stays small."""
+    images = sum(len(s.files) for s in sources if s.kind != "video")
+    return 0 < images <= _SCAN_THUMBNAILS
 
 
 def _nothing_found(config: Config, skipped: dict[str, str]) -> str:
@@ -462,9 +481,9 @@ class _DumpPass:
         self.thumbs = Thumbnails()
         self.future: Future[None] | None = None
 
-    def start(self, pool: ThreadPoolExecutor, shown: dict[int, set[int]]) -> None:
+    def start(self, pool: ThreadPoolExecutor, shown: Mapping[int, Iterable[int]]) -> None:
         """Dump, and make thumbnails of the ``shown`` frames ({source: indices}) on the way."""
-        self.shown = shown
+        self.shown = {src: set(map(int, indices)) for src, indices in shown.items()}
         self.future = pool.submit(self._run)
 
     def _run(self) -> None:
@@ -474,7 +493,12 @@ class _DumpPass:
 
         self.path.mkdir(parents=True, exist_ok=True)
         image_format = self.result.config.output_image_format
-        dump_frames(self.path, self.result.sources, self.wanted, image_format, also_read=self.shown, visit=visit)
+        reading = {src: set(frames) | self.shown.get(src, set()) for src, frames in self.wanted.items()}
+        reading.update({src: idx for src, idx in self.shown.items() if src not in reading})
+        pts = self.result.table.pts_of(reading)
+        dump_frames(
+            self.path, self.result.sources, self.wanted, image_format, also_read=self.shown, visit=visit, pts=pts
+        )
 
     def thumbnails(self, wanted: Mapping[int, Iterable[int]]) -> Thumbnails:
         """The report's thumbnail source: waits for the pass (a failed pass gives none)."""
@@ -483,7 +507,9 @@ class _DumpPass:
             return Thumbnails()
         missing = {s: [i for i in idx if i not in self.shown.get(s, ())] for s, idx in wanted.items()}
         if any(missing.values()):  # the report asked for frames the pass did not read: read them now
-            more = from_reader(source_reader(self.result.sources))(missing)
+            table = self.result.table
+            stamps = lambda src, indices: table.pts_of({src: indices}).get(src)  # noqa: E731
+            more = from_reader(source_reader(self.result.sources, pts=stamps))(missing)
             self.thumbs.uris.update(more.uris)
             self.thumbs.failed.update(more.failed)
         return self.thumbs
@@ -508,6 +534,37 @@ def _short_gil_slices(seconds: float = 0.001) -> Iterator[None]:
         yield
     finally:
         sys.setswitchinterval(before)
+
+
+def _not_scanned(result: RunResult, wanted: Mapping[int, Iterable[int]]) -> dict[int, list[int]]:
+    """The wanted frames whose thumbnails the scan did not make."""
+    missing = {src: [int(i) for i in idx if (src, int(i)) not in result.thumbnails] for src, idx in wanted.items()}
+    return {src: indices for src, indices in missing.items() if indices}
+
+
+class _ScannedFirst:
+    """The run's thumbnail source: the scan's thumbnails, the rest read back (by the dump pass
+    when there is one, else straight from the sources)."""
+
+    def __init__(self, result: RunResult, dump: _DumpPass | None) -> None:
+        self.result, self.dump = result, dump
+
+    def __call__(self, wanted: Mapping[int, Iterable[int]]) -> Thumbnails:
+        missing = _not_scanned(self.result, wanted)
+        if self.dump is not None:
+            thumbs = self.dump.thumbnails(missing)
+        elif missing:
+            table = self.result.table
+            stamps = lambda src, indices: table.pts_of({src: indices}).get(src)  # noqa: E731
+            thumbs = from_reader(source_reader(self.result.sources, pts=stamps))(missing)
+        else:
+            thumbs = Thumbnails()
+        for src, indices in wanted.items():
+            for index in indices:
+                known = self.result.thumbnails.get((src, int(index)))
+                if known is not None:
+                    thumbs.uris[(src, int(index))] = known
+        return thumbs
 
 
 def _write_tables(result: RunResult, out: Path) -> None:
@@ -539,9 +596,9 @@ def _write_files(result: RunResult, out: Path, log_lines: list[str]) -> None:
     dump = _DumpPass(result, out) if result.config.dump_dataset else None
     with ThreadPoolExecutor(1, thread_name_prefix="framepick-dump") as pool, _short_gil_slices():
         if dump is not None:
-            dump.start(pool, thumbnail_frames(result))
+            dump.start(pool, _not_scanned(result, thumbnail_frames(result)))
         _write_tables(result, out)
-        write_report(out, result, dump.thumbnails if dump is not None else None)  # adds its numbers to result.report
+        write_report(out, result, _ScannedFirst(result, dump))  # adds its numbers to result.report
         if dump is not None:
             dump.finish()
     write_lines(out / "log.txt", log_lines)

@@ -152,6 +152,7 @@ def dump_frames(
     *,
     also_read: Mapping[int, Iterable[int]] | None = None,
     visit: FrameVisitor | None = None,
+    pts: Mapping[int, Mapping[int, int]] | None = None,
 ) -> int:
     """Write selected frames at full resolution; ``wanted`` maps source -> {frame index: name}.
 
@@ -160,7 +161,9 @@ def dump_frames(
     encoders release the GIL. At most a few frames wait in memory. The frames of ``also_read``
     ({source: frame indices}) are decoded in the same pass, and every frame read (dumped or
     not) is handed to ``visit``: the report's thumbnails come from here, so no source is
-    decoded twice. Returns the number of frames written.
+    decoded twice. ``pts`` ({source: {frame index: timestamp}}, from the scan) lets a video
+    decoder seek to the frames instead of decoding every frame before them. Returns the
+    number of frames written.
     """
     extra = {src: set(map(int, indices)) for src, indices in (also_read or {}).items()}
     workers = max(1, min(_DUMP_THREADS, os.cpu_count() or 1))
@@ -169,7 +172,8 @@ def dump_frames(
         pending: deque[Future[None]] = deque()
         for src in sorted(set(wanted) | set(extra)):
             source, frames = sources[src], wanted.get(src, {})
-            for index, rgb in decoder_for(source).read(source, set(frames) | extra.get(src, set())):
+            reading = set(frames) | extra.get(src, set())
+            for index, rgb in decoder_for(source).read(source, reading, pts=(pts or {}).get(src)):
                 if visit is not None:
                     visit(src, index, rgb)
                 if index not in frames:

@@ -209,15 +209,22 @@ def plot_timeline(path: Path, inputs: ReportInputs) -> int:
     sel_by_src: dict[int, list[int]] = {}
     for cand in inputs.selected:
         sel_by_src.setdefault(int(inputs.source[cand]), []).append(int(inputs.start[cand]))
+    rows = np.arange(shown)
+    ax.barh(shown - 1 - rows, 1.0, height=0.6, left=0.0, color="#dddddd")  # one call: every source's track
+    y, left, width, colour = [], [], [], []
     for row in range(shown):
         frames = max(int(sources[row]["frames"]), 1)
-        y = shown - 1 - row
-        ax.broken_barh([(0, 1.0)], (y - 0.3, 0.6), color="#dddddd")
-        bars = [(s / frames, inputs.length / frames) for s in sel_by_src.get(row, [])]
-        ax.broken_barh(bars, (y - 0.3, 0.6), color=cmap(row % 10))
+        for start in sel_by_src.get(row, []):
+            y.append(shown - 1 - row)
+            left.append(start / frames)
+            width.append(inputs.length / frames)
+            colour.append(cmap(row % 10))
+    if y:
+        ax.barh(y, width, height=0.6, left=left, color=colour)  # one call: every selected sequence
     ax.set_yticks(range(shown))
     ax.set_yticklabels(labels[::-1], fontsize=7)
     ax.set_xlim(0, 1)
+    ax.set_ylim(-0.6, shown - 0.4)
     ax.set_xlabel("position in source (fraction of its frames)")
     more = f" (first {shown} of {len(sources)} sources)" if shown < len(sources) else ""
     _title(ax, f"Selected sequences by position{more}")
