@@ -27,13 +27,19 @@ def _batch(size: int = SIZE) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
+def export_dir(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One ONNX export per size for the whole module (each export is a PyTorch trace)."""
+    return tmp_path_factory.mktemp("exports")
+
+
+@pytest.fixture(scope="module")
 def reference() -> np.ndarray:
     return TorchEmbedder(SIZE, "cpu").embed(_batch())
 
 
 @pytest.mark.parametrize("name", sorted(ENGINES))
-def test_engine_contract(name: str, reference: np.ndarray) -> None:
-    engine = create_embedder(name, SIZE, "cpu" if name != "torch-fp16" else "cuda")
+def test_engine_contract(name: str, reference: np.ndarray, export_dir) -> None:  # type: ignore[no-untyped-def]
+    engine = create_embedder(name, SIZE, "cpu" if name != "torch-fp16" else "cuda", export_dir=export_dir)
     pixels = _batch()
     out = engine.embed(pixels)
     assert out.shape == (len(pixels), engine.dim) and out.dtype == np.float32
@@ -61,8 +67,8 @@ def test_openvino_runs_the_onnx_export_with_the_same_numbers(tmp_path) -> None: 
     assert vino.signature != onnx.signature  # cached embeddings are kept apart all the same
 
 
-def test_signatures_are_distinct() -> None:
-    sigs = {create_embedder(n, 64, "cpu").signature for n in ENGINES if n != "torch-fp16"}
+def test_signatures_are_distinct(export_dir) -> None:  # type: ignore[no-untyped-def]
+    sigs = {create_embedder(n, 64, "cpu", export_dir=export_dir).signature for n in ENGINES if n != "torch-fp16"}
     assert len(sigs) == len([n for n in ENGINES if n != "torch-fp16"])
 
 
