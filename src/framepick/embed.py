@@ -240,7 +240,7 @@ def _onnx_model(input_size: int, export_dir: Path | None) -> tuple[Path | None, 
 
 
 class OpenVinoEmbedder:
-    """The same ONNX export, compiled by OpenVINO for the CPU: 1.4-1.6x ONNX Runtime's speed
+    """The same ONNX export, compiled by OpenVINO for the CPU: 1.4-1.7x ONNX Runtime's speed
     on a 2-core AVX2 machine, with the same numbers (docs/performance.md).
 
     The compiled model takes one frame at a time in latency mode (faster here than batches,

@@ -463,6 +463,11 @@ def _stage_and_move(result: RunResult, output_dir: Path, log_lines: list[str]) -
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _read_thumbnails(result: RunResult, wanted: Mapping[int, Iterable[int]]) -> Thumbnails:
+    """Thumbnails read back from the sources, videos seeking by the scan's timestamps."""
+    return from_reader(source_reader(result.sources, pts=result.table.pts_of))(wanted)
+
+
 class _DumpPass:
     """``data/sampled/`` (``dump_dataset``) and the report's thumbnails, in one decoding pass.
 
@@ -493,9 +498,7 @@ class _DumpPass:
 
         self.path.mkdir(parents=True, exist_ok=True)
         image_format = self.result.config.output_image_format
-        reading = {src: set(frames) | self.shown.get(src, set()) for src, frames in self.wanted.items()}
-        reading.update({src: idx for src, idx in self.shown.items() if src not in reading})
-        pts = self.result.table.pts_of(reading)
+        pts = self.result.table.pts_of
         dump_frames(
             self.path, self.result.sources, self.wanted, image_format, also_read=self.shown, visit=visit, pts=pts
         )
@@ -507,9 +510,7 @@ class _DumpPass:
             return Thumbnails()
         missing = {s: [i for i in idx if i not in self.shown.get(s, ())] for s, idx in wanted.items()}
         if any(missing.values()):  # the report asked for frames the pass did not read: read them now
-            table = self.result.table
-            stamps = lambda src, indices: table.pts_of({src: indices}).get(src)  # noqa: E731
-            more = from_reader(source_reader(self.result.sources, pts=stamps))(missing)
+            more = _read_thumbnails(self.result, missing)
             self.thumbs.uris.update(more.uris)
             self.thumbs.failed.update(more.failed)
         return self.thumbs
@@ -554,9 +555,7 @@ class _ScannedFirst:
         if self.dump is not None:
             thumbs = self.dump.thumbnails(missing)
         elif missing:
-            table = self.result.table
-            stamps = lambda src, indices: table.pts_of({src: indices}).get(src)  # noqa: E731
-            thumbs = from_reader(source_reader(self.result.sources, pts=stamps))(missing)
+            thumbs = _read_thumbnails(self.result, missing)
         else:
             thumbs = Thumbnails()
         for src, indices in wanted.items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,20 +38,17 @@ class FrameTable:
     def __len__(self) -> int:
         return len(self.names)
 
-    def pts_of(self, wanted: Mapping[int, Iterable[int]]) -> dict[int, dict[int, int]]:
-        """{source: {frame index: pts}} of the wanted frames, for decoders that seek to them.
+    def pts_of(self, src: int, indices: Iterable[int]) -> dict[int, int] | None:
+        """{frame index: pts} of the wanted frames of source ``src``, for decoders that seek to them.
 
-        Only sources whose every frame has a timestamp, each a different one, are given:
+        None unless every frame of the source has a timestamp, each a different one:
         elsewhere a timestamp does not name one frame, and the decoder reads forward.
         """
-        out: dict[int, dict[int, int]] = {}
-        for src, indices in wanted.items():
-            start, end = np.searchsorted(self.source, [src, src + 1])
-            stamps = self.pts[int(start) : int(end)]
-            if None in stamps or len(set(stamps)) != len(stamps):
-                continue
-            out[src] = {int(i): int(stamps[int(i)]) for i in indices}  # type: ignore[arg-type]
-        return out
+        start, end = np.searchsorted(self.source, [src, src + 1])
+        stamps = self.pts[int(start) : int(end)]
+        if None in stamps or len(set(stamps)) != len(stamps):
+            return None
+        return {int(i): int(stamps[int(i)]) for i in indices}  # type: ignore[arg-type]
 
 
 def build_table(sources: Sequence[Source], results: Sequence[SourceFrames], dim: int) -> FrameTable:

@@ -49,7 +49,7 @@ READ_SIZE = 2 * THUMB_SIZE
 def source_reader(
     sources: Sequence[Source | None],
     size: int | None = READ_SIZE,
-    pts: Callable[[int, Sequence[int]], Mapping[int, int] | None] | None = None,
+    pts: Callable[[int, Iterable[int]], Mapping[int, int] | None] | None = None,
 ) -> FrameReader:
     """A reader over discovered sources (``None``: that source is unavailable), giving frames
     shrunk to at most ``size`` pixels on the longer side (None: full resolution).

@@ -20,6 +20,7 @@ from .discover import Source
 
 __all__ = [
     "FrameVisitor",
+    "Timestamps",
     "dump_frames",
     "format_floats",
     "write_embeddings_csv",
@@ -143,6 +144,9 @@ _DUMP_THREADS = 4  # encoder threads for dump_dataset
 FrameVisitor = Callable[[int, int, np.ndarray], None]
 """visit(source, frame index, RGB array at full resolution)"""
 
+Timestamps = Callable[[int, Iterable[int]], Mapping[int, int] | None]
+"""pts(source, frame indices) -> {frame index: timestamp} from the run's scan (None: unknown)"""
+
 
 def dump_frames(
     path: Path,
@@ -152,7 +156,7 @@ def dump_frames(
     *,
     also_read: Mapping[int, Iterable[int]] | None = None,
     visit: FrameVisitor | None = None,
-    pts: Mapping[int, Mapping[int, int]] | None = None,
+    pts: Timestamps | None = None,
 ) -> int:
     """Write selected frames at full resolution; ``wanted`` maps source -> {frame index: name}.
 
@@ -161,7 +165,7 @@ def dump_frames(
     encoders release the GIL. At most a few frames wait in memory. The frames of ``also_read``
     ({source: frame indices}) are decoded in the same pass, and every frame read (dumped or
     not) is handed to ``visit``: the report's thumbnails come from here, so no source is
-    decoded twice. ``pts`` ({source: {frame index: timestamp}}, from the scan) lets a video
+    decoded twice. ``pts`` (the scan's timestamps, e.g. ``FrameTable.pts_of``) lets a video
     decoder seek to the frames instead of decoding every frame before them. Returns the
     number of frames written.
     """
@@ -173,7 +177,8 @@ def dump_frames(
         for src in sorted(set(wanted) | set(extra)):
             source, frames = sources[src], wanted.get(src, {})
             reading = set(frames) | extra.get(src, set())
-            for index, rgb in decoder_for(source).read(source, reading, pts=(pts or {}).get(src)):
+            stamps = pts(src, reading) if pts is not None else None
+            for index, rgb in decoder_for(source).read(source, reading, pts=stamps):
                 if visit is not None:
                     visit(src, index, rgb)
                 if index not in frames:
