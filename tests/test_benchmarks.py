@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -24,6 +25,20 @@ def test_select_benchmark(tmp_path: Path) -> None:
     fig = bench_select.main(["--smoke", "--out", str(tmp_path / "s.json")])
     assert all(case["identical"] for case in fig["cases"])
     assert (tmp_path / "s.json").is_file()
+
+
+def test_strategies_benchmark(tmp_path: Path) -> None:
+    import bench_strategies
+
+    bench_strategies.main(["--smoke", "--out", str(tmp_path / "st.json")])
+    fig = json.loads((tmp_path / "st.json").read_text())
+    assert fig["benchmark"] == "strategies-smoke" and len(fig["cases"]) == 2
+    for case in fig["cases"]:
+        assert case["identical"] and case["combined_picks"] == case["k"] and case["combined_all_allowed"]
+        # BALANCE 0.5/0.3/0.2 reached within one pick; WEIGHTS pull the picks to heavier points
+        assert all(abs(c - t * case["k"]) <= 1 for c, t in zip(case["combined_category_counts"], (0.5, 0.3, 0.2)))
+        assert case["combined_mean_weight"] > case["mean_weight_allowed"]
+        assert case["kcenter_sec"] > 0 and case["combined_sec"] > 0 and case["combined_peak_mb"] > 0
 
 
 @pytest.mark.slow

@@ -18,13 +18,14 @@ Rules shared by both kernels (and by :func:`framepick.select.kcenter_greedy`):
 * a random order (``order=``) picks in that order instead and only tracks ``nearest``.
 
 The fast kernel (:func:`kcenter_fast`) keeps, besides ``nearest``, each point's center (the
-selected point it is nearest to). A new center ``c`` can only move a point ``p`` closer if
-``d(c, center_p) < 2 r_p`` (triangle inequality: ``d(p, c) >= d(c, center_p) - r_p``), so each
-pick finds those points with one vectorised pass over two flat arrays, screens them with a
-BLAS matrix-vector product and a rigorous error bound, and computes the exact shared
-distance only for the few that may get closer. The pruning test carries a relative margin
-of 1e-3 (float32 rounding of a squared distance is ~1e-6 relative), so it never skips a
-point whose float32 distance would have decreased.
+selected point it is nearest to); the update lives in :class:`NearestTracker`, which the
+combined-strategy kernel (:mod:`framepick._strategies`) reuses. A new center ``c`` can only
+move a point ``p`` closer if ``d(c, center_p) < 2 r_p`` (triangle inequality:
+``d(p, c) >= d(c, center_p) - r_p``), so each pick finds those points with one vectorised
+pass over two flat arrays, screens them with a BLAS matrix-vector product and a rigorous
+error bound, and computes the exact shared distance only for the few that may get closer.
+The pruning test carries a relative margin of 1e-3 (float32 rounding of a squared distance
+is ~1e-6 relative), so it never skips a point whose float32 distance would have decreased.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import numpy as np
 
 from .errors import SelectionError
 
-__all__ = ["kcenter_fast", "kcenter_reference", "sq_dist"]
+__all__ = ["NearestTracker", "kcenter_fast", "kcenter_reference", "sq_dist"]
 
 _MARGIN = 1e-3  # relative slack of the pruning test (see module docstring)
 _ABS_MARGIN = 1e-12  # absolute slack, for distances near float32 underflow
@@ -108,6 +109,96 @@ def kcenter_reference(
         i = int(np.argmax(nearest)) if order is None else int(order[len(picked)])
 
 
+class NearestTracker:
+    """Each point's squared distance to its nearest center, kept exact with pruned updates.
+
+    The pruned update of :func:`kcenter_fast`, shared with the combined-strategy kernel
+    (:mod:`framepick._strategies`), which also adds centers that are not rows of ``x``
+    (datapool items from earlier runs). ``nearest`` (float32, squared, -1 for a row that is a
+    center or inactive) is exactly what :func:`kcenter_reference` computes, whichever centers
+    came first; ``assign`` holds the index, in order of addition, of each point's center.
+    Rows with ``active`` False are never candidates: they hold -1 and are never evaluated.
+    Memory: O(N) besides ``x``, plus ``capacity`` float64 center rows.
+    """
+
+    def __init__(self, x: np.ndarray, capacity: int, active: np.ndarray | None = None) -> None:
+        n, dim = x.shape
+        self.x = x
+        self.nearest = np.full(n, np.inf, np.float32)
+        self.assign = np.zeros(n, np.int32)  # index (in order of addition) of each point's nearest center
+        self.centers = np.zeros((capacity, dim), np.float64)
+        self.cnorm = np.zeros(capacity, np.float64)  # squared norms of the centers
+        self.count = 0
+        self._active = None if active is None or bool(active.all()) else np.flatnonzero(active)
+        self._inactive = None if self._active is None else np.flatnonzero(~active)
+        self._scale = 2.0 * (1.0 + _MARGIN)
+        # float32 dot products and norms are within gamma * (|p|^2 + |c|^2) of the exact value
+        # (any summation order, FMA or not); 4x the textbook (d+2) * 2^-24 for safety. The
+        # screen itself is computed in float32: its own rounding, ~1e-7 of the same
+        # magnitudes, is covered by that safety factor.
+        self.sqn = np.einsum("ij,ij->i", x, x, dtype=np.float64)
+        self._gamma = 4.0 * (dim + 2) * 2.0**-24 * 2.0
+        self._base = (self.sqn * (1.0 - self._gamma)).astype(np.float32)  # |p|^2 minus its share of the bound
+
+    def add(self, center: np.ndarray, row: int | None = None) -> np.ndarray:
+        """Add one center (``x[row]``, or an outside vector when ``row`` is None); return the
+        active indices whose ``nearest`` changed (``row`` included), so callers update
+        derived arrays there only. The first center sets every active row.
+        """
+        x, nearest, assign = self.x, self.nearest, self.assign
+        n = len(x)
+        t = self.count
+        self.count = t + 1
+        if row is not None:
+            c = x[row]
+            cn = float(self.sqn[row])
+        else:
+            c = np.ascontiguousarray(center, dtype=np.float32)
+            assert c.shape == (x.shape[1],), c.shape
+            c64 = c.astype(np.float64)
+            cn = float(c64 @ c64)
+        self.centers[t] = c
+        self.cnorm[t] = cn
+        if t == 0:
+            nearest[:] = sq_dist(x, c)
+            if self._inactive is not None:
+                nearest[self._inactive] = -1.0
+            moved = np.arange(n) if self._active is None else self._active
+        else:
+            prev = nearest[row] if row is not None else None
+            centers, cnorm = self.centers, self.cnorm
+            # center-center distances by BLAS in float64, rounded down by a bound on their
+            # error (an underestimate only evaluates more points)
+            dcc2 = cnorm[:t] + cnorm[t] - 2.0 * (centers[:t] @ centers[t])
+            dcc = np.sqrt(np.maximum(dcc2 - 1e-12 * (cnorm[:t] + cnorm[t]), 0.0))
+            # point p may move only if scale * r_p > D(c, center_p) - abs margin
+            bound = np.maximum(dcc - _ABS_MARGIN, 0.0) / self._scale
+            limit = (bound * bound).astype(np.float32)
+            idx = np.flatnonzero(nearest > limit[assign])
+            moved = idx[:0]
+            if len(idx):
+                with np.errstate(all="ignore"):  # some BLAS builds raise spurious flags
+                    if len(idx) > n // 4:
+                        lower = (self._base - 2.0 * (x @ c))[idx]
+                    else:
+                        lower = self._base[idx] - 2.0 * (x[idx] @ c)
+                    lower += np.float32(cn * (1.0 - self._gamma))
+                cur = nearest[idx]
+                maybe = idx[~(lower > cur)]  # NaN: evaluate
+                if len(maybe):
+                    dist = sq_dist(x[maybe], c)
+                    hit = dist < nearest[maybe]
+                    moved = maybe[hit]
+                    nearest[moved] = dist[hit]
+                    assign[moved] = t
+            if row is not None and nearest[row] == prev:  # a duplicate of a center: only the -1 below
+                moved = np.append(moved, row)
+        if row is not None:
+            nearest[row] = -1.0
+            assign[row] = t
+        return moved
+
+
 def kcenter_fast(
     x: np.ndarray,
     k: int,
@@ -120,62 +211,21 @@ def kcenter_fast(
     Per pick: the distances from the new center to the earlier centers (O(t·d)), then one
     vectorised O(N) pass over two flat arrays (each point's nearest distance and its
     center) finds the points that might move (``2 r_p > D(c, center_p)``); only those get a
-    BLAS-screened, then exact, distance. The next pick is ``argmax(nearest)`` as in the
-    reference. Memory: O(N) besides ``x``, plus the k selected rows.
+    BLAS-screened, then exact, distance (:class:`NearestTracker`). The next pick is
+    ``argmax(nearest)`` as in the reference. Memory: O(N) besides ``x``, plus the k selected
+    rows.
     """
     x = _check(x, k)
-    n, dim = x.shape
-    cap = min(k, n)
-    nearest = np.full(n, np.inf, np.float32)
-    assign = np.zeros(n, np.int32)  # index (in pick order) of each point's nearest center
-    centers = np.zeros((cap, dim), np.float64)
-    cnorm = np.zeros(cap, np.float64)  # squared norms of the centers
+    n = len(x)
+    tracker = NearestTracker(x, min(k, n))
+    nearest = tracker.nearest
     picked: list[int] = []
     radii: list[float] = []
     threshold = min_distance * min_distance if min_distance > 0 else -1.0
-    scale = 2.0 * (1.0 + _MARGIN)
-    # float32 dot products and norms are within gamma * (|p|^2 + |c|^2) of the exact value
-    # (any summation order, FMA or not); 4x the textbook (d+2) * 2^-24 for safety. The
-    # screen itself is computed in float32: its own rounding, ~1e-7 of the same
-    # magnitudes, is covered by that safety factor.
-    sqn = np.einsum("ij,ij->i", x, x, dtype=np.float64)
-    gamma = 4.0 * (dim + 2) * 2.0**-24 * 2.0
-    base = (sqn * (1.0 - gamma)).astype(np.float32)  # |p|^2 minus its share of the bound
-
     i = first if order is None else int(order[0])
     while True:
-        t = len(picked)
         picked.append(i)
-        centers[t] = x[i]
-        cnorm[t] = sqn[i]
-        if t == 0:
-            nearest[:] = sq_dist(x, x[i])
-        else:
-            # center-center distances by BLAS in float64, rounded down by a bound on their
-            # error (an underestimate only evaluates more points)
-            dcc2 = cnorm[:t] + cnorm[t] - 2.0 * (centers[:t] @ centers[t])
-            dcc = np.sqrt(np.maximum(dcc2 - 1e-12 * (cnorm[:t] + cnorm[t]), 0.0))
-            # point p may move only if scale * r_p > D(c, center_p) - abs margin
-            bound = np.maximum(dcc - _ABS_MARGIN, 0.0) / scale
-            limit = (bound * bound).astype(np.float32)
-            idx = np.flatnonzero(nearest > limit[assign])
-            if len(idx):
-                with np.errstate(all="ignore"):  # some BLAS builds raise spurious flags
-                    if len(idx) > n // 4:
-                        lower = (base - 2.0 * (x @ x[i]))[idx]
-                    else:
-                        lower = base[idx] - 2.0 * (x[idx] @ x[i])
-                    lower += np.float32(sqn[i] * (1.0 - gamma))
-                cur = nearest[idx]
-                maybe = idx[~(lower > cur)]  # NaN: evaluate
-                if len(maybe):
-                    dist = sq_dist(x[maybe], x[i])
-                    hit = dist < nearest[maybe]
-                    moved = maybe[hit]
-                    nearest[moved] = dist[hit]
-                    assign[moved] = t
-        nearest[i] = -1.0
-        assign[i] = t
+        tracker.add(x[i], i)
         if len(picked) == n:
             radii.append(0.0)
             return np.array(picked, np.int64), np.array(radii), False
