@@ -14,7 +14,7 @@ from framepick.config import describe_keys
 
 KEYS = [key for key, _, _ in describe_keys()]
 PATH_KEYS = {"input_dir", "output_dir"}
-OPTIONAL_PATH_KEYS = {"cache_dir", "embeddings"}
+OPTIONAL_PATH_KEYS = {"cache_dir", "embeddings", "metadata", "scores", "datapool"}
 
 # Values no key accepts, as YAML text on the command line.
 # For path keys: YAML that is not a string (any string may be a folder name).
@@ -41,6 +41,19 @@ def _bad_values(key: str) -> st.SearchStrategy[str]:
         return st.one_of(junk, st.sampled_from(["0", "-2", "1.5", "0.0", "true", "", "-1.0", str(2**31)]))
     if key == "stopping_condition.min_distance":
         return st.one_of(junk, st.sampled_from(["0", "-2", "-0.5", "true", "", "none", "abc"]))
+    if key == "selection.strategies":  # a YAML list of {input, strategy} mappings
+        entries = st.sampled_from(
+            [
+                "[{input: {type: EMBEDDINGS}}]",
+                "[{input: {type: EMBEDDINGS}, strategy: {type: BALANCE, target: {a: 1}}}]",
+                "[{input: {type: METADATA, key: k}, strategy: {type: DIVERSITY}}]",
+                "[{input: {type: SCORES, score: s}, strategy: {type: WEIGHTS}}]",
+                "[{input: {type: X}, strategy: {type: DIVERSITY}}]",
+                "[{input: {type: EMBEDDINGS}, strategy: {type: DIVERSITY, strength: .nan}}]",
+                "[{input: {type: EMBEDDINGS}, strategy: {type: DIVERSITY}, extra: 1}]",
+            ]
+        )
+        return st.one_of(junk.filter(lambda v: v not in ("''", '""')), entries, st.sampled_from(["", "true", "5"]))
     if key == "selection_dim":  # -1 means full dimension here
         return st.one_of(junk, numbers, st.sampled_from(["", "true", "null", "0", "-2", "65537", "1.5"]))
     # integer keys

@@ -9,8 +9,9 @@ One entry per source, keyed by the sha256 of
 - the embedding engine's signature (model, input size, engine; see ``Embedder.signature``).
 
 An entry stores the *raw* (un-normalised) embeddings, the digests of the decoded pixels, the
-timestamps and the per-frame and per-source errors: everything :class:`SourceFrames` holds,
-so a cached source needs neither decoding nor the model. Entries are written atomically
+timestamps, the frame statistics (sharpness, luminance, contrast) and the per-frame and
+per-source errors: everything :class:`SourceFrames` holds but the scan's thumbnails, so a
+cached source needs neither decoding nor the model. Entries are written atomically
 (a temporary file, then :func:`os.replace`) as soon as a source is complete, so a run killed
 mid-way keeps the sources already done. A changed file (size, modification time, or
 permissions) gets a new key and is decoded again; an unreadable entry is a miss.
@@ -33,9 +34,10 @@ from .embed import SourceFrames
 
 __all__ = ["CACHE_VERSION", "EmbeddingCache", "default_cache_dir", "resolve_cache_dir"]
 
-# 4: JPEG frames decoded at reduced scale, their digest from the file bytes; 3: the embedded mask
-# is stored; 2: FFmpeg's default error handling (indices as a plain decode), damaged frames
-CACHE_VERSION = 4
+# 5: per-frame metadata (sharpness, luminance, contrast); 4: JPEG frames decoded at reduced scale,
+# their digest from the file bytes; 3: the embedded mask is stored; 2: FFmpeg's default error
+# handling (indices as a plain decode), damaged frames
+CACHE_VERSION = 5
 
 
 def default_cache_dir() -> Path:
@@ -105,6 +107,7 @@ class EmbeddingCache:
                     frame_suspects={int(k): v for k, v in meta["frame_suspects"].items()},
                     error=meta["error"],
                     embedded=np.asarray(data["embedded"], bool),
+                    metadata=np.asarray(data["metadata"], np.float64),
                 )
         except Exception as exc:  # a damaged entry is a miss, never a failure
             logger.debug("cache entry %s unreadable (%s); decoding %s again", path, exc, source.name)
@@ -135,6 +138,7 @@ class EmbeddingCache:
                     pts_known=np.array([p is not None for p in result.pts], bool),
                     seconds=np.array([np.nan if s is None else s for s in result.seconds], np.float64),
                     embedded=np.asarray(result.embedded, bool),
+                    metadata=np.asarray(result.metadata, np.float64),
                 )
             return True
         except OSError as exc:

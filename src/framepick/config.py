@@ -29,15 +29,20 @@ from typing import Any
 
 import yaml
 
+from ._framestats import FRAME_METADATA
 from .errors import ConfigError
 
 __all__ = [
+    "BUILTIN_METADATA",
     "KEYS",
     "Config",
     "Key",
     "ModelConfig",
     "Rule",
+    "SelectionConfig",
     "StoppingCondition",
+    "Strategy",
+    "StrategyInput",
     "check_stopping",
     "config_to_dict",
     "config_to_yaml",
@@ -77,6 +82,7 @@ class Rule:
 
     allowed: str
     accept: Callable[[Any], Any]  # the clean value, or _REJECT
+    dump: Callable[[Any], Any] | None = None  # the clean value as files spell it (None: as it is)
 
     def __call__(self, key: str, value: Any) -> Any:
         clean = self.accept(value)
@@ -158,6 +164,207 @@ def _about(rule: Rule, help: str, *, off: Any = None) -> dict[str, Any]:
     return {"rule": rule, "help": help, "off": off}
 
 
+# ----------------------------------------------------------------------------- selection strategies
+
+INPUT_TYPES = ("EMBEDDINGS", "METADATA", "SCORES")
+STRATEGY_TYPES = ("DIVERSITY", "WEIGHTS", "THRESHOLD", "BALANCE", "SIMILARITY")
+OPERATIONS = ("BIGGER", "SMALLER", "BIGGER_EQUAL", "SMALLER_EQUAL")
+BUILTIN_METADATA = (*FRAME_METADATA, "video_name")
+"""Metadata keys every run computes (see docs/reference.md, ``data/metadata.csv``)."""
+
+# which input types each strategy takes (Lightly's documented combinations)
+_VALID_INPUTS = {
+    "DIVERSITY": ("EMBEDDINGS",),
+    "SIMILARITY": ("EMBEDDINGS",),
+    "WEIGHTS": ("METADATA", "SCORES"),
+    "THRESHOLD": ("METADATA", "SCORES"),
+    "BALANCE": ("METADATA",),
+}
+_STRATEGIES_KEY = "selection.strategies"
+
+
+@dataclass(frozen=True)
+class StrategyInput:
+    """What a strategy reads: ``{type: EMBEDDINGS}``, ``{type: METADATA, key: K}``,
+    ``{type: SCORES, score: S}`` or ``{type: EMBEDDINGS, query: PATH}``."""
+
+    type: str
+    key: str | None = None  # METADATA: a built-in key or a column of metadata=PATH
+    score: str | None = None  # SCORES: a column of scores=PATH
+    task: str | None = None  # SCORES: Lightly's prediction task name (accepted; scores=PATH holds one table)
+    query: str | None = None  # EMBEDDINGS: a folder of query images or a Lightly embeddings.csv (SIMILARITY)
+
+    @property
+    def column(self) -> str | None:
+        """The metadata key or score column the input names."""
+        return self.key if self.type == "METADATA" else self.score if self.type == "SCORES" else None
+
+    @property
+    def label(self) -> str:
+        """A short name for messages and the report, e.g. ``METADATA lightly.sharpness``."""
+        detail = self.column or (f"query {self.query}" if self.query else None)
+        return f"{self.type} {detail}" if detail else self.type
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """One ``{input: ..., strategy: ...}`` entry of ``selection.strategies`` (Lightly's names)."""
+
+    input: StrategyInput
+    type: str
+    strength: float = 1.0
+    threshold: float | None = None  # THRESHOLD
+    operation: str | None = None  # THRESHOLD: BIGGER, SMALLER, BIGGER_EQUAL or SMALLER_EQUAL
+    target: tuple[tuple[str, float], ...] | None = None  # BALANCE: (value, share) pairs
+    min_distance: float | None = None  # DIVERSITY: stopping_condition_minimum_distance
+
+    @property
+    def label(self) -> str:
+        return f"{self.type} on {self.input.label}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as a Lightly config spells it (and config.yaml writes it)."""
+        given = {k: v for k, v in asdict(self.input).items() if v is not None}
+        strategy: dict[str, Any] = {"type": self.type}
+        if self.type in ("DIVERSITY", "WEIGHTS", "SIMILARITY", "BALANCE"):
+            strategy["strength"] = self.strength
+        if self.type == "THRESHOLD":
+            strategy["threshold"], strategy["operation"] = self.threshold, self.operation
+        if self.target is not None:
+            strategy["target"] = dict(self.target)
+        if self.min_distance is not None:
+            strategy["stopping_condition_minimum_distance"] = self.min_distance
+        return {"input": given, "strategy": strategy}
+
+
+def _entry_error(where: str, message: str) -> ConfigError:
+    return ConfigError(f"invalid value for '{_STRATEGIES_KEY}{where}': {message}")
+
+
+def _fields_of(where: str, value: Any, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A mapping with only ``allowed`` keys and every ``required`` one."""
+    if not isinstance(value, Mapping):
+        raise _entry_error(where, f"expected a mapping, got {_shown(value)}")
+    for name in value:
+        if name not in allowed:
+            raise _entry_error(f"{where}.{name}", "unknown key; allowed: " + ", ".join(allowed))
+    for name in required:
+        if value.get(name) is None:
+            raise _entry_error(f"{where}.{name}", "missing")
+    return dict(value)
+
+
+def _upper_choice(where: str, value: Any, options: tuple[str, ...]) -> str:
+    if isinstance(value, str) and value.upper() in options:
+        return value.upper()
+    raise _entry_error(where, f"{_shown(value)}; allowed: " + ", ".join(options))
+
+
+def _number(where: str, value: Any, low: float = -math.inf) -> float:
+    if not _is_number(value) or isinstance(value, bool) or value < low:
+        bound = f" >= {low:g}" if low > -math.inf else ""
+        raise _entry_error(where, f"{_shown(value)}; allowed: a number{bound}")
+    return float(value)
+
+
+def _text(where: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _entry_error(where, f"{_shown(value)}; allowed: a non-empty string")
+    return value
+
+
+def _strategy_input(where: str, value: Any) -> StrategyInput:
+    raw = _fields_of(where, value, ("type", "key", "score", "task", "query"), ("type",))
+    kind = _upper_choice(f"{where}.type", raw["type"], INPUT_TYPES)
+    needs = {"METADATA": "key", "SCORES": "score"}.get(kind)
+    if needs is not None and raw.get(needs) is None:
+        raise _entry_error(f"{where}.{needs}", f"missing: a {kind} input names its {needs}")
+    for name in ("key", "score", "task", "query"):
+        if raw.get(name) is not None and name != needs and not (name == "task" and kind == "SCORES"):
+            if not (name == "query" and kind == "EMBEDDINGS"):
+                raise _entry_error(f"{where}.{name}", f"not a key of a {kind} input")
+    clean = {name: _text(f"{where}.{name}", raw[name]) for name in ("key", "score", "task", "query") if raw.get(name)}
+    return StrategyInput(kind, **clean)
+
+
+def _target(where: str, value: Any) -> tuple[tuple[str, float], ...]:
+    if not isinstance(value, Mapping) or not value:
+        raise _entry_error(where, f"{_shown(value)}; allowed: a mapping of value: share, e.g. {{day: 0.5, night: 0.5}}")
+    pairs = []
+    for key, share in value.items():
+        name = _word(key) if isinstance(key, bool) or key is None else str(key)
+        pairs.append((name, _number(f"{where}.{name}", share, 0.0)))
+    total = sum(share for _, share in pairs)
+    if total > 1.0 + 1e-6 or any(share > 1.0 for _, share in pairs):
+        raise _entry_error(where, f"the shares add up to {total:g}; they must add up to at most 1")
+    return tuple(pairs)
+
+
+_STRATEGY_KEYS = {
+    "DIVERSITY": ("strength", "stopping_condition_minimum_distance"),
+    "WEIGHTS": ("strength",),
+    "SIMILARITY": ("strength",),
+    "THRESHOLD": ("threshold", "operation"),
+    "BALANCE": ("target", "strength"),
+}
+
+
+def _strategy(where: str, value: Any) -> Strategy:
+    raw = _fields_of(where, value, ("input", "strategy"), ("input", "strategy"))
+    given = _strategy_input(f"{where}.input", raw["input"])
+    spec = _fields_of(f"{where}.strategy", raw["strategy"], ("type", *{k for v in _STRATEGY_KEYS.values() for k in v}))
+    kind = _upper_choice(f"{where}.strategy.type", spec.get("type"), STRATEGY_TYPES)
+    for name in spec:
+        if name != "type" and name not in _STRATEGY_KEYS[kind]:
+            raise _entry_error(
+                f"{where}.strategy.{name}", f"not a key of {kind}; allowed: " + ", ".join(_STRATEGY_KEYS[kind])
+            )
+    if given.type not in _VALID_INPUTS[kind] or (kind == "SIMILARITY") != (given.query is not None):
+        inputs = " or ".join(_VALID_INPUTS[kind])
+        need = " with a query" if kind == "SIMILARITY" else " without a query" if kind == "DIVERSITY" else ""
+        raise _entry_error(where, f"{kind} cannot take the input {given.label}; it needs {inputs}{need}")
+    values: dict[str, Any] = {"strength": _number(f"{where}.strategy.strength", spec.get("strength", 1.0), 0.0)}
+    if kind == "THRESHOLD":
+        for name in ("threshold", "operation"):
+            if spec.get(name) is None:
+                raise _entry_error(f"{where}.strategy.{name}", "missing: THRESHOLD needs threshold and operation")
+        values["threshold"] = _number(f"{where}.strategy.threshold", spec["threshold"])
+        values["operation"] = _upper_choice(f"{where}.strategy.operation", spec["operation"], OPERATIONS)
+    if kind == "BALANCE":
+        if spec.get("target") is None:
+            raise _entry_error(
+                f"{where}.strategy.target", "missing: BALANCE needs a target, e.g. {day: 0.5, night: 0.5}"
+            )
+        values["target"] = _target(f"{where}.strategy.target", spec["target"])
+    distance = spec.get("stopping_condition_minimum_distance")
+    if distance is not None and not (_is_number(distance) and distance == -1):
+        values["min_distance"] = _number(f"{where}.strategy.stopping_condition_minimum_distance", distance, 0.0)
+    return Strategy(given, kind, **values)
+
+
+def _strategies(value: Any) -> Any:
+    """``selection.strategies``: a non-empty list of entries, at most one DIVERSITY."""
+    if value is None:
+        return None
+    if isinstance(value, tuple) and all(isinstance(v, Strategy) for v in value):
+        items = [v.to_dict() for v in value]
+    elif isinstance(value, list) and value:
+        items = value
+    else:
+        return _REJECT
+    parsed = tuple(_strategy(f"[{i}]", item) for i, item in enumerate(items))
+    if sum(s.type == "DIVERSITY" for s in parsed) > 1:
+        raise _entry_error("", "at most one DIVERSITY strategy")
+    return parsed
+
+
+STRATEGIES = Rule(
+    "a list of {input: {type: ...}, strategy: {type: ...}} entries (Lightly's selection strategies), or none",
+    _strategies,
+    dump=lambda parsed: [s.to_dict() for s in parsed],
+)
+
+
 # ----------------------------------------------------------------------------- the declaration
 
 
@@ -198,6 +405,31 @@ class StoppingCondition:
 
     def __post_init__(self) -> None:
         _check_fields(self, "stopping_condition.")
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    """Lightly's selection strategies; absent, selection is DIVERSITY on EMBEDDINGS (``method``)."""
+
+    strategies: tuple[Strategy, ...] | None = field(
+        default=None,
+        metadata=_about(
+            STRATEGIES,
+            "selection strategies, combined as Lightly combines them (THRESHOLDs filter, then one greedy loop "
+            "maximises the product of the objectives raised to their strengths); give the list in the --config "
+            "file; none: DIVERSITY on EMBEDDINGS",
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "selection.")
+
+    @property
+    def diversity(self) -> Strategy | None:
+        """The DIVERSITY entry (implied when no strategy is given)."""
+        if self.strategies is None:
+            return None
+        return next((s for s in self.strategies if s.type == "DIVERSITY"), None)
 
 
 @dataclass(frozen=True)
@@ -243,6 +475,7 @@ class Config:
     method: str = field(
         default="coreset", metadata=_about(_choice("coreset", "random"), "coreset (diverse, greedy k-center) or random")
     )
+    selection: SelectionConfig = field(default_factory=SelectionConfig, metadata={"group": SelectionConfig})
     enable_corruptness_check: bool = field(
         default=True,
         metadata=_about(BOOL, "list damaged files and frames and drop every sequence that touches one"),
@@ -298,10 +531,38 @@ class Config:
             OPTIONAL_PATH, "a Lightly-format embeddings.csv to use instead of running the model; none: compute"
         ),
     )
+    metadata: str | None = field(
+        default=None,
+        metadata=_about(
+            OPTIONAL_PATH,
+            "CSV of frame metadata for METADATA strategies: a filenames column (frame names as in embeddings.csv) "
+            "and one column per key, numeric or categorical; none: built-in keys only",
+        ),
+    )
+    scores: str | None = field(
+        default=None,
+        metadata=_about(
+            OPTIONAL_PATH, "CSV of per-frame scores for SCORES strategies: a filenames column and one column per score"
+        ),
+    )
+    datapool: str | None = field(
+        default=None,
+        metadata=_about(
+            OPTIONAL_PATH,
+            "folder that remembers every earlier selection: its items count as selected, n_samples counts new "
+            "frames, and the new picks are added at the end; none: off",
+        ),
+    )
 
     def __post_init__(self) -> None:
         _check_fields(self, "")
-        check_stopping(self.stopping_condition, self.selected_sequence_length)
+        check_stopping(self.stopping_condition, self.selected_sequence_length, self.selection.diversity)
+        _check_strategy_files(self)
+        if self.method == "random" and (self.selection.strategies is not None or self.datapool is not None):
+            raise ConfigError(
+                "method=random cannot be combined with selection.strategies or datapool: "
+                "remove method=random (strategies and the datapool select with the greedy coreset)"
+            )
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Config:
@@ -322,9 +583,10 @@ class Config:
         return self.stopping_condition.min_distance
 
 
-def check_stopping(stop: StoppingCondition, length: int) -> None:
-    """The rules that tie the stopping conditions to the sequence length (and each other)."""
-    if stop.n_samples is None and stop.min_distance is None:
+def check_stopping(stop: StoppingCondition, length: int, diversity: Strategy | None = None) -> None:
+    """The rules that tie the stopping conditions to the sequence length (and each other);
+    a DIVERSITY strategy's ``stopping_condition_minimum_distance`` counts as a stopping condition."""
+    if stop.n_samples is None and stop.min_distance is None and (diversity is None or diversity.min_distance is None):
         raise ConfigError(
             "no stopping condition: set stopping_condition.n_samples (e.g. 100) and/or stopping_condition.min_distance"
         )
@@ -336,6 +598,20 @@ def check_stopping(stop: StoppingCondition, length: int) -> None:
             f"invalid value for 'stopping_condition.n_samples': {n_samples} is not a multiple of "
             f"selected_sequence_length={length}; nearest valid values: " + " or ".join(str(v) for v in options)
         )
+
+
+def _check_strategy_files(config: Config) -> None:
+    """Every METADATA key that is not built in needs ``metadata=``, every SCORES input ``scores=``."""
+    for i, strategy in enumerate(config.selection.strategies or ()):
+        given = strategy.input
+        if given.type == "METADATA" and given.key not in BUILTIN_METADATA and config.metadata is None:
+            raise _entry_error(
+                f"[{i}].input.key",
+                f"'{given.key}' is not a built-in key ({', '.join(BUILTIN_METADATA)}); "
+                f"give metadata=PATH, a CSV with a '{given.key}' column",
+            )
+        if given.type == "SCORES" and config.scores is None:
+            raise _entry_error(f"[{i}].input", f"SCORES need scores=PATH, a CSV with a '{given.score}' column")
 
 
 def _group(key: str, value: Any, cls: type) -> Any:
@@ -383,7 +659,9 @@ class Key:
 
     def written(self, value: Any) -> Any:
         """``value`` as files framepick writes spell it (off as ``-1`` where Lightly does)."""
-        return self.off if value is None and self.off is not None else value
+        if value is None:
+            return self.off if self.off is not None else None
+        return self.rule.dump(value) if self.rule.dump is not None else value
 
 
 def _keys(cls: type, prefix: str = "") -> list[Key]:
@@ -516,7 +794,7 @@ def _parse_scalar(key: str, text: str) -> Any:
         value = yaml.safe_load(text)
     except Exception:  # not YAML (or a number Python refuses to hold): the words themselves
         return text
-    if isinstance(value, (dict, list)):
+    if isinstance(value, (dict, list)) and key != _STRATEGIES_KEY:
         raise ConfigError(f"invalid value for '{key}': {text!r}; give a single value, not a YAML collection")
     return value
 

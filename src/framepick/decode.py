@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,6 +23,8 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
+from ._framestats import NO_STATS, Stats, frame_stats
+from ._log import logger
 from ._resize import FrameShrinker
 from ._thumbs import thumbnail_uri
 from .discover import Source
@@ -34,8 +37,11 @@ __all__ = [
     "ImageDecoder",
     "PyAVDecoder",
     "decoder_for",
+    "image_stats",
     "image_to_rgb",
     "timestamp_gaps",
+    "video_luma",
+    "video_stats",
 ]
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -46,7 +52,9 @@ class DecodedFrame:
     """One frame: ``pixels`` is the model-sized RGB image (None when ``error`` is set, or no size was asked).
 
     ``suspect`` says why a frame that did decode may be damaged; the corruptness check
-    decides whether such frames may be selected, and lists them either way.
+    decides whether such frames may be selected, and lists them either way. ``stats`` is
+    the frame's (sharpness, luminance, contrast), computed on the decoded picture while it is
+    at hand (:func:`video_stats`, :func:`image_stats`); None when it could not be decoded.
     """
 
     index: int
@@ -57,6 +65,7 @@ class DecodedFrame:
     error: str | None = None  # the frame could not be produced at all
     suspect: str | None = None  # produced, but damaged (FFmpeg's flags, a lost packet before it)
     thumbnail: str | None = None  # the report's thumbnail, where the decoder made one on the way
+    stats: Stats | None = None  # (sharpness, luminance, contrast); None: not decoded
 
 
 class Decoder(Protocol):
@@ -187,7 +196,7 @@ class PyAVDecoder:
             pts = frame.pts
             time_base = frame.time_base or time_base
             seconds = float(pts * time_base) if pts is not None and time_base else None
-            yield DecodedFrame(index, pixels, digest, pts, seconds, suspect=suspect)
+            yield DecodedFrame(index, pixels, digest, pts, seconds, suspect=suspect, stats=video_stats(frame))
 
     def read(
         self, source: Source, indices: Iterable[int], size: int | None = None, *, pts: Mapping[int, int] | None = None
@@ -318,6 +327,66 @@ def _frame_digest(frame) -> bytes:  # type: ignore[no-untyped-def]
     return _digest(header, np.ascontiguousarray(array).data)
 
 
+# Formats whose first plane is the 8-bit luma alone (planar and semi-planar YUV, gray)
+_LUMA_8BIT = frozenset(
+    [f"yuv{s}p" for s in ("420", "422", "444", "440", "411", "410")]
+    + [f"yuvj{s}p" for s in ("420", "422", "444", "440", "411")]
+    + ["yuva420p", "yuva422p", "yuva444p", "nv12", "nv21", "nv16", "nv24", "nv42", "gray"]
+)
+# ... and those whose first plane is 9-16 bit luma alone, in the low bits of 16-bit words
+_LUMA_WIDE = re.compile(r"(?:yuva?(?:420|422|444|440)p|gray)(9|10|12|14|16)(le|be)")
+
+
+def video_luma(frame) -> tuple[np.ndarray, int]:  # type: ignore[no-untyped-def]
+    """A decoded frame's full-resolution luma as stored, and its bit depth.
+
+    For the usual formats this is a zero-copy view of the Y plane (``line_size`` padding
+    skipped by the strides), in the stream's own range (16-235 for most video). Other YUV
+    layouts (packed 4:2:2, P010, ...) are converted to planar YUV, which keeps Y and its
+    range; RGB and paletted frames get BT.601 luma (FFmpeg's gray conversion). Gray
+    conversion is not used for YUV: it would stretch limited-range luma to 0-255, and the
+    numbers would then depend on how a stream happens to be laid out.
+    """
+    fmt = frame.format
+    name = fmt.name
+    height, width = frame.height, frame.width
+    plane = frame.planes[0]
+    if name in _LUMA_8BIT and plane.line_size >= width:
+        rows = np.frombuffer(plane, np.uint8, count=plane.line_size * height)
+        return rows.reshape(height, plane.line_size)[:, :width], 8
+    wide = _LUMA_WIDE.fullmatch(name)
+    if wide is not None and plane.line_size >= 2 * width:
+        dtype = np.dtype("<u2" if wide.group(2) == "le" else ">u2")
+        rows = np.frombuffer(plane, dtype, count=plane.line_size // 2 * height)
+        return rows.reshape(height, plane.line_size // 2)[:, :width], int(wide.group(1))
+    mosaic = getattr(fmt, "is_bayer", False)  # PyAV >= 12
+    if not (fmt.is_rgb or fmt.has_palette or mosaic) and fmt.components and fmt.components[0].is_luma:
+        deep = fmt.components[0].bits > 8
+        planar = frame.reformat(format="yuv444p16le" if deep else "yuv444p")
+        luma, _ = video_luma(planar)
+        return luma, 16 if deep else 8
+    return frame.to_ndarray(format="gray"), 8
+
+
+def video_stats(frame) -> Stats:  # type: ignore[no-untyped-def]
+    """(sharpness, luminance, contrast) of a decoded video frame, on its full-resolution luma.
+
+    NaN (logged at debug level) for a frame whose luma cannot be had: the frame itself did
+    decode, so this never makes it an error.
+    """
+    try:
+        luma, bits = video_luma(frame)
+        return frame_stats(luma, bits)
+    except Exception as exc:
+        logger.debug("no frame statistics for a %s frame: %s", frame.format.name, _reason(exc))
+        return NO_STATS
+
+
+def image_stats(rgb: Image.Image) -> Stats:
+    """(sharpness, luminance, contrast) of a decoded picture, on its BT.601 luma (Pillow's ``L``)."""
+    return frame_stats(np.asarray(rgb.convert("L")))
+
+
 def timestamp_gaps(pts: Sequence[int | None], tolerance: float = 0.25, steady: float = 0.8) -> dict[int, str]:
     """Frames that follow missing frames, found from a constant-frame-rate stream's timestamps.
 
@@ -390,6 +459,12 @@ def _scan_image(index: int, path: Any, size: int | None, thumbnail: bool = False
     direction that matters: identical files are identical frames, so nothing distinct is
     ever dropped; what it no longer catches is a copy whose bytes differ (other metadata)
     while its pixels do not. Other formats decode at full size and digest their pixels.
+
+    The frame's statistics (:func:`image_stats`) are computed on the picture as decoded:
+    full size, except for JPEG, where they are of the reduced-scale picture (a full-size
+    decode only for them would cost most of what the reduced scale saves). The scale is the
+    smallest at least ``size`` (1/8 when ``size`` is None), so a JPEG file's sharpness depends
+    on the model's input size (its contrast a little, its luminance hardly).
     """
     try:
         data = path.read_bytes()
@@ -407,7 +482,8 @@ def _scan_image(index: int, path: Any, size: int | None, thumbnail: bool = False
         pixels = np.asarray(rgb)
         digest = _digest(f"rgb24:{pixels.shape[1]}x{pixels.shape[0]}".encode(), pixels.data)
     small = None if size is None else np.asarray(rgb.resize((size, size), Image.BILINEAR))
-    return DecodedFrame(index, small, digest, thumbnail=thumbnail_uri(rgb) if thumbnail else None)
+    stats = image_stats(rgb)
+    return DecodedFrame(index, small, digest, thumbnail=thumbnail_uri(rgb) if thumbnail else None, stats=stats)
 
 
 class ImageDecoder:

@@ -24,6 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ._framestats import FRAME_METADATA, NO_STATS, Stats
 from ._fsutil import atomic_write
 from ._log import logger
 from .decode import DecodedFrame, decoder_for
@@ -415,6 +416,8 @@ class SourceFrames:
     error: str | None = None
     embedded: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # went through the model
     thumbnails: dict[int, str] = field(default_factory=dict)  # made while scanning (not cached)
+    # (n, 3) float64 sharpness, luminance, contrast (FRAME_METADATA); NaN rows where not decoded
+    metadata: np.ndarray = field(default_factory=lambda: np.zeros((0, len(FRAME_METADATA))))
 
     @property
     def n_frames(self) -> int:
@@ -535,6 +538,7 @@ class _Batcher:
         self.results = [SourceFrames(np.zeros((0, self.dim), np.float32), [], [], []) for _ in range(n_sources)]
         self.rows: list[list[np.ndarray | None]] = [[] for _ in range(n_sources)]
         self.masks: list[list[bool]] = [[] for _ in range(n_sources)]
+        self.stats: list[list[Stats]] = [[] for _ in range(n_sources)]
         self.pending: list[tuple[int, int, np.ndarray]] = []  # (source, row, pixels)
         self.waiting: list[int] = []  # ended sources with frames still in ``pending``
 
@@ -549,6 +553,7 @@ class _Batcher:
             result.frame_errors[frame.index] = frame.error
         if frame.thumbnail is not None:
             result.thumbnails[frame.index] = frame.thumbnail
+        self.stats[src].append(NO_STATS if frame.stats is None or frame.error is not None else frame.stats)
         embed = embed and frame.error is None and self.embedder is not None and frame.pixels is not None
         self.masks[src].append(embed)
         if not embed:
@@ -587,7 +592,8 @@ class _Batcher:
         if self.rows[src]:
             result.embeddings = np.vstack(self.rows[src]).astype(np.float32, copy=False)  # type: ignore[arg-type]
         result.embedded = np.array(self.masks[src], bool)
-        self.rows[src], self.masks[src] = [], []
+        result.metadata = np.array(self.stats[src], np.float64).reshape(-1, len(FRAME_METADATA))
+        self.rows[src], self.masks[src], self.stats[src] = [], [], []
         if self.on_source_done is not None:
             self.on_source_done(src, result)
 
@@ -601,6 +607,7 @@ def embed_sources(
     on_source_done: Callable[[int, SourceFrames], None] | None = None,
     embed_frame: Callable[[int], bool] | None = None,
     thumbnails: bool = False,
+    decode_size: int | None = None,
 ) -> list[SourceFrames]:
     """Scan every frame of every source (digest, timestamps, damage) and embed the masked ones.
 
@@ -611,9 +618,12 @@ def embed_sources(
     ``result.embedded`` says so. ``on_source_done(i, result)`` is called as soon as source
     ``i`` is complete, e.g. to cache it while later sources are still being scanned.
     ``thumbnails``: keep the report's thumbnail of every frame whose decoder makes one on the
-    way (``result.thumbnails``; images only).
+    way (``result.thumbnails``; images only). Every decoded frame's statistics land in
+    ``result.metadata`` whether or not a model runs (the decoders compute them).
+    ``decode_size``: the size frames are decoded for when no model runs, so that JPEG files
+    decode at the same reduced scale (and get the same statistics) as with the model.
     """
-    size = embedder.input_size if embedder is not None else None
+    size = embedder.input_size if embedder is not None else decode_size
     batcher = _Batcher(len(sources), embedder, batch_size, progress, on_source_done)
     out: queue.Queue = queue.Queue(maxsize=4 * batch_size)
     stop = threading.Event()

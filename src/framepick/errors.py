@@ -15,6 +15,10 @@ class ConfigError(FramepickError, ValueError):
     exit_code = 2
 
 
+class DatapoolError(ConfigError):
+    """The datapool cannot be used with this run (another model or input size, an unreadable pool)."""
+
+
 class InputError(FramepickError):
     """The input folder cannot be used (missing, empty, nothing decodable)."""
 

@@ -22,6 +22,7 @@ from ._version import __version__
 from .cache import EmbeddingCache, resolve_cache_dir
 from .checks import CheckResult, run_checks
 from .config import Config, config_to_dict, config_to_yaml
+from .datapool import Datapool, open_datapool, run_record
 from .discover import Discovery, Source, scan_input
 from .embed import Embedder, SourceFrames, create_embedder, embed_sources, embedder_signature
 from .embeddings_csv import embeddings_for_table
@@ -39,9 +40,10 @@ from .results import (
 )
 from .select import Selection, select
 from .sequences import SequenceLayout, Sequences, make_sequences, sequence_embeddings
+from .strategies import FrameValues, StrategyOutcome, frame_values, query_embeddings, select_with_strategies
 from .table import FrameTable, build_table
 from .thumbnails import Thumbnails, from_reader, source_reader
-from .write import dump_frames, write_embeddings_csv, write_json, write_lines
+from .write import dump_frames, write_embeddings_csv, write_json, write_lines, write_metadata_csv
 
 __all__ = ["RunResult", "run"]
 
@@ -65,6 +67,8 @@ class RunResult:
     report: dict[str, Any] = field(default_factory=dict)  # report.json: the summary plus the report's sections
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, the write stage included
     thumbnails: dict[tuple[int, int], str] = field(default_factory=dict)  # (source, frame) -> made while scanning
+    strategies: _Chosen | None = None  # what the selection strategies did
+    pool: Datapool | None = None  # the datapool the run continued from (new picks are added at the end)
 
     @property
     def selected_sequences(self) -> list[dict[str, Any]]:
@@ -124,9 +128,10 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
             raise InputError(_nothing_found(config, found.skipped))
         logger.info("%d sources", len(sources))
 
+        pool = open_datapool(config.datapool, _pool_signature(config, embedder)) if config.datapool else None
         with _timed(timings, "decode_embed"):
             tick = (lambda n: progress("embed", n, None)) if progress else None
-            results, dim, work = _decode_and_embed(config, sources, tick, embedder)
+            results, dim, work, used = _decode_and_embed(config, sources, tick, embedder)
             table = build_table(sources, results, dim)
 
         with _timed(timings, "checks"):
@@ -151,16 +156,9 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
             seq_emb = sequence_embeddings(table.embeddings, sequences, embedded=table.embedded if strided else None)
 
         with _timed(timings, "select"):
-            selection = select(
-                seq_emb,
-                n_samples=config.n_samples,
-                min_distance=config.min_distance,
-                method=config.method,
-                length=config.selected_sequence_length,
-                seed=config.seed,
-                selection_dim=config.selection_dim,
-            )
-        result = RunResult(config, sources, table, checks, sequences, seq_emb, selection)
+            chosen = _select(config, sources, table, sequences, seq_emb, pool, lambda: _model(config, embedder or used))
+        result = RunResult(config, sources, table, checks, sequences, seq_emb, chosen.selection)
+        result.strategies, result.pool = chosen, pool
         result.thumbnails = {(i, k): uri for i, r in enumerate(results) for k, uri in r.thumbnails.items()}
         result.timings = timings  # filled on: the write stage adds its own time when it is done
         result.summary = _summarize(result, timings, work, found)
@@ -170,7 +168,105 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
 
         with _timed(timings, "write"):
             _write_outputs(result, output_dir, log_lines)
+            _add_to_pool(result)
     return result
+
+
+@dataclass
+class _Chosen:
+    """The select stage's result: the selection, and what the strategies did (None: plain selection)."""
+
+    selection: Selection
+    outcome: StrategyOutcome | None = None
+    values: FrameValues | None = None
+
+
+def _select(
+    config: Config,
+    sources: list[Source],
+    table: FrameTable,
+    seqs: Sequences,
+    seq_emb: np.ndarray,
+    pool: Datapool | None,
+    embedder: Callable[[], Embedder | None],
+) -> _Chosen:
+    """Plain selection (``method``) unless strategies or a datapool are configured."""
+    if config.selection.strategies is None and pool is None:
+        selection = select(
+            seq_emb,
+            n_samples=config.n_samples,
+            min_distance=config.min_distance,
+            method=config.method,
+            length=config.selected_sequence_length,
+            seed=config.seed,
+            selection_dim=config.selection_dim,
+        )
+        return _Chosen(selection)
+    dim = int(seq_emb.shape[1])
+    if pool is not None:
+        pool.check_dim(dim)
+    values = frame_values(table.names, table.video_names(sources), table.metadata, config.metadata, config.scores)
+    queries = query_embeddings(
+        config.selection.strategies,
+        embedder,
+        dim=dim,
+        normalize=config.normalize_embeddings,
+        batch_size=config.model.batch_size,
+    )
+    in_pool = None
+    if pool is not None and len(pool):
+        known = pool.frame_names()
+        framed = np.fromiter((name in known for name in table.names), bool, len(table.names))
+        in_pool = framed[seqs.rows].any(axis=1)
+    outcome = select_with_strategies(
+        seq_emb,
+        seqs,
+        values,
+        config.selection.strategies,
+        n_samples=config.n_samples,
+        min_distance=config.min_distance,
+        seed=config.seed,
+        selection_dim=config.selection_dim,
+        queries=queries,
+        pool=pool.embeddings if pool is not None and len(pool) else None,
+        in_pool=in_pool,
+    )
+    return _Chosen(outcome.selection, outcome, values)
+
+
+def _model(config: Config, loaded: Embedder | None) -> Embedder | None:
+    """The run's model for query images: the one already loaded, else loaded now (a fully
+    cached run has none yet); None when the run uses precomputed embeddings."""
+    if loaded is not None or config.embeddings is not None:
+        return loaded
+    cache_root = resolve_cache_dir(config.cache_dir)
+    model = config.model
+    export_dir = cache_root / "onnx" if cache_root is not None else None
+    return create_embedder(model.engine, model.input_size, model.device, export_dir=export_dir)
+
+
+def _pool_signature(config: Config, embedder: Embedder | None) -> str:
+    """The embedding space a datapool is tied to: the model and its input size (not the engine:
+    every engine computes the same model), or the precomputed embeddings."""
+    if config.embeddings is not None:
+        space = "precomputed embeddings"
+    elif embedder is not None:
+        space = f"embedder {embedder.name} at {embedder.input_size} px"
+    else:
+        space = f"{config.model.name} at {config.model.input_size} px"
+    return space if config.normalize_embeddings else space + ", not normalised"
+
+
+def _add_to_pool(result: RunResult) -> None:
+    """Append the new picks to the datapool, once every output is written (atomic: all or nothing)."""
+    pool = result.pool
+    if pool is None:
+        return
+    before = len(pool)
+    items = [(entry.frame_names, entry.video_name) for entry in result.summary.sequences]  # type: ignore[union-attr]
+    record = run_record(str(result.config.input_dir), str(result.config.output_dir))
+    pool.append(result.sequence_embeddings[result.selection.indices], items, record)
+    logger.info("datapool %s: %d items before, %d added", pool.folder, before, len(pool) - before)
 
 
 def _layout(config: Config) -> SequenceLayout:
@@ -180,7 +276,7 @@ def _layout(config: Config) -> SequenceLayout:
 def _signature(config: Config, embedder: Embedder | None) -> str:
     """What the cached scan results depend on besides the files: the engine, and the stride mask."""
     if config.embeddings is not None:
-        return "scan-only"
+        return f"scan-only/{config.model.input_size}"  # JPEG statistics depend on the decode scale
     model = config.model
     if embedder is not None:
         signature = embedder.signature
@@ -191,11 +287,12 @@ def _signature(config: Config, embedder: Embedder | None) -> str:
 
 def _decode_and_embed(
     config: Config, sources: list[Source], tick: Callable[[int], None] | None, given: Embedder | None = None
-) -> tuple[list[SourceFrames], int, dict[str, int]]:
+) -> tuple[list[SourceFrames], int, dict[str, int], Embedder | None]:
     """Per-source results from the cache where possible, scanning and embedding the rest.
 
     The model is only loaded when some source is not cached, and never with precomputed
-    ``embeddings``. Returns the results, the embedding dimension and the work counts.
+    ``embeddings``. Returns the results, the embedding dimension, the work counts and the
+    embedder (None when none was loaded).
     """
     model = config.model
     cache_root = resolve_cache_dir(config.cache_dir)
@@ -211,9 +308,8 @@ def _decode_and_embed(
     if cache is not None:
         logger.info("cache %s: %d of %d sources cached", cache.root, work["sources_from_cache"], len(sources))
     embedder = given
-    if todo and embedder is None and config.embeddings is None:
-        export_dir = cache_root / "onnx" if cache_root is not None else None
-        embedder = create_embedder(model.engine, model.input_size, model.device, export_dir=export_dir)
+    if todo and embedder is None:
+        embedder = _model(config, None)
     if todo:
         plots.preload()  # the report's matplotlib import overlaps decoding and embedding
 
@@ -236,12 +332,13 @@ def _decode_and_embed(
             on_source_done=done,
             embed_frame=embeds,
             thumbnails=_thumbnails_while_scanning(chosen),
+            decode_size=model.input_size,
         )
         for i, result in zip(todo, fresh):
             results[i] = result
     final = [r for r in results if r is not None]
     dim = 0 if config.embeddings is not None else embedder.dim if embedder is not None else final[0].embeddings.shape[1]
-    return final, int(dim), work
+    return final, int(dim), work, embedder
 
 
 _SCAN_THUMBNAILS = 2_000  # image frames up to which the scan keeps every thumbnail (about 3 kB each)
@@ -313,19 +410,28 @@ def _sequence_entries(result: RunResult) -> list[SelectedSequence]:
     return entries
 
 
-def _stopping(config: Config, seqs: Sequences, sel: Selection) -> Stopping:
+def _stopping(config: Config, seqs: Sequences, sel: Selection, chosen: _Chosen | None = None) -> Stopping:
     n_selected, length = len(sel.indices), seqs.length
     requested_frames = None if sel.requested is None else sel.requested * length
+    outcome = chosen.outcome if chosen is not None else None
+    diversity = config.selection.diversity
+    limit = (
+        diversity.min_distance if diversity is not None and diversity.min_distance is not None else config.min_distance
+    )
+    n_open = len(seqs) if outcome is None else int(outcome.candidates_allowed.sum())
     if sel.stop_reason == "min_distance":
         message = (
             f"stopped by min_distance: every candidate is within {sel.radius:.4g} "
-            f"< {config.min_distance} of the {n_selected} selected sequences"
+            f"< {limit} of the {n_selected} selected sequences"
         )
     elif sel.stop_reason == "all_candidates":
         asked = f"{requested_frames} frames were asked for but only " if requested_frames else ""
-        message = (
-            f"selected all candidates: {asked}{len(seqs)} candidate sequences ({seqs.n_candidate_frames} frames) exist"
+        left = (
+            ""
+            if n_open == len(seqs)
+            else f" after {len(seqs) - n_open} were left out by the strategies or the datapool"
         )
+        message = f"selected all candidates: {asked}{n_open} candidate sequences ({n_open * length} frames) exist{left}"
     else:
         message = f"stopped by n_samples: {n_selected} sequences of {length} frames = {n_selected * length} frames"
     written = config_to_dict(config)["stopping_condition"]  # off is -1 in report.json, as in Lightly's files
@@ -370,7 +476,7 @@ def _summarize(result: RunResult, timings: dict[str, float], work: dict[str, int
         input_dir=str(cfg.input_dir),
         output_dir=str(cfg.output_dir),
         counts=_counts(result, work),
-        stopping=_stopping(cfg, result.sequences, sel),
+        stopping=_stopping(cfg, result.sequences, sel, result.strategies),
         metrics=RunMetrics(
             covering_radius=sel.radius,
             covering_radius_first_pick=float(sel.radii[0]) if len(sel.radii) else None,
@@ -386,7 +492,29 @@ def _summarize(result: RunResult, timings: dict[str, float], work: dict[str, int
         config=config_to_dict(cfg),  # off is -1 here too
         duplicates=checks.duplicate_of,
         skipped=found.skipped,
+        **_strategy_sections(result),
     )
+
+
+def _strategy_sections(result: RunResult) -> dict[str, Any]:
+    """report.json's strategies, exclusions, value files and datapool sections."""
+    chosen, pool = result.strategies, result.pool
+    out: dict[str, Any] = {}
+    if chosen is not None and chosen.outcome is not None:
+        out["strategies"] = chosen.outcome.strategies
+        out["candidates_excluded"] = chosen.outcome.excluded
+    if chosen is not None and chosen.values is not None:
+        out["value_files"] = chosen.values.unmatched
+    if pool is not None:
+        new = len(result.selection.indices)
+        out["datapool"] = {
+            "folder": str(pool.folder),
+            "signature": pool.signature,
+            "items_before": len(pool),
+            "new_items": new,
+            "items_after": len(pool) + new,
+        }
+    return out
 
 
 def _candidates(result: RunResult) -> Candidates:
@@ -403,6 +531,7 @@ def _candidates(result: RunResult) -> Candidates:
         rank=rank,
         embeddings_row=np.searchsorted(table.csv_rows(result.checks.usable), first_rows).astype(np.int64),
         radii=np.asarray(sel.radii, np.float64),
+        pool_embeddings=result.pool.embeddings if result.pool is not None else np.zeros((0, 0), np.float32),
     )
 
 
@@ -580,6 +709,7 @@ def _write_tables(result: RunResult, out: Path) -> None:
         [table.names[r] for r in embedded_rows],
         table.embeddings[embedded_rows],
     )
+    write_metadata_csv(out / "data" / "metadata.csv", table.names, table.video_names(result.sources), table.metadata)
     write_json(out / "data" / "sequence_information.json", result.report["sequences"])
     assert result.candidates is not None
     result.candidates.save(out / CANDIDATES_NPZ)

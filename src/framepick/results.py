@@ -150,6 +150,10 @@ class RunSummary:
     config: dict[str, Any]
     duplicates: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    strategies: list[dict[str, Any]] = field(default_factory=list)  # each strategy, its objective before/after
+    candidates_excluded: dict[str, int] = field(default_factory=dict)  # left out before the greedy loop, by why
+    value_files: dict[str, Any] = field(default_factory=dict)  # metadata=/scores= files: rows matched, unmatched
+    datapool: dict[str, Any] | None = None  # folder, items before, new picks
 
     @property
     def selected_frame_names(self) -> list[str]:
@@ -165,6 +169,13 @@ class RunSummary:
         left_out = c.left_out_line(bool(self.config.get("enable_corruptness_check", True)), len(self.left_out))
         if left_out:
             lines.append(left_out)
+        if self.datapool is not None:
+            pool = self.datapool
+            lines.append(
+                f"datapool {pool['folder']}: {pool['items_before']} earlier picks, {pool['new_items']} new, "
+                f"{pool['items_after']} in all"
+            )
+        lines.extend(f"{s['label']}: {s['message']}" for s in self.strategies if s.get("reached") is False)
         return lines
 
     def to_json(self) -> dict[str, Any]:
@@ -200,6 +211,10 @@ class RunSummary:
             config=dict(data["config"]),
             duplicates=dict(data.get("duplicates", {})),
             skipped=dict(data.get("skipped", {})),
+            strategies=list(data.get("strategies", [])),
+            candidates_excluded=dict(data.get("candidates_excluded", {})),
+            value_files=dict(data.get("value_files", {})),
+            datapool=data.get("datapool"),
         )
 
 
@@ -215,6 +230,9 @@ class Candidates:
     rank: np.ndarray  # (M,) int64: 0 not selected, else 1 + position in the selection order
     embeddings_row: np.ndarray  # (M,) int64, row of the first frame in data/embeddings.csv
     radii: np.ndarray = field(default_factory=lambda: np.zeros(0))  # covering radius after each pick
+    pool_embeddings: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 0), np.float32)
+    )  # datapool items before the run
 
     def __len__(self) -> int:
         return len(self.source)
@@ -237,6 +255,7 @@ class Candidates:
                 rank=self.rank.astype(np.int64),
                 embeddings_row=self.embeddings_row.astype(np.int64),
                 radii=np.asarray(self.radii, np.float64),
+                pool_embeddings=np.asarray(self.pool_embeddings, np.float32),
             )
 
     @classmethod
@@ -254,6 +273,9 @@ class Candidates:
                     rank=data["rank"],
                     embeddings_row=data["embeddings_row"],
                     radii=data["radii"],
+                    pool_embeddings=data["pool_embeddings"]
+                    if "pool_embeddings" in data
+                    else np.zeros((0, 0), np.float32),
                 )
         except FileNotFoundError:
             raise OutputError(f"'{path}' is missing: rerun the selection with this framepick version") from None

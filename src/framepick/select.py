@@ -44,11 +44,12 @@ class Selection:
     stop_reason: str  # "n_samples", "min_distance" or "all_candidates"
     requested: int | None  # sequences asked for by n_samples (None: unbounded)
     dim: int  # dimension selection ran in (radii are distances in that space)
+    initial_radius: float = math.inf  # before the first pick: inf, or the datapool's covering radius
 
     @property
     def radius(self) -> float:
-        """Largest distance from any input point to its nearest selected point."""
-        return float(self.radii[-1]) if len(self.radii) else math.inf
+        """Largest distance from any input point to its nearest selected point (datapool items included)."""
+        return float(self.radii[-1]) if len(self.radii) else self.initial_radius
 
 
 def target_count(n_samples: int | float | None, length: int, n_candidates: int) -> int | None:

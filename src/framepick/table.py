@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._framestats import FRAME_METADATA
 from .discover import Source
 from .embed import SourceFrames
 
-__all__ = ["FrameTable", "build_table"]
+__all__ = ["FRAME_METADATA", "FrameTable", "build_table"]
 
 
 @dataclass
@@ -26,6 +27,15 @@ class FrameTable:
     embeddings: np.ndarray  # float32 (N, D); zeros for frames that did not decode
     decoded: np.ndarray  # bool: the frame's pixels were decoded
     embedded: np.ndarray | None = None  # bool: the frame went through the model (None: every decoded frame)
+    # float64 (N, 3): the FRAME_METADATA columns (sharpness, luminance, contrast), NaN where unknown;
+    # left out, every row is NaN
+    metadata: np.ndarray = field(default_factory=lambda: np.zeros((0, len(FRAME_METADATA))))
+
+    def __post_init__(self) -> None:
+        if len(self.metadata) != len(self.names):
+            if len(self.metadata):
+                raise ValueError(f"{len(self.metadata)} metadata rows for {len(self.names)} frames")
+            self.metadata = np.full((len(self.names), len(FRAME_METADATA)), np.nan)
 
     @property
     def embedded_mask(self) -> np.ndarray:
@@ -37,6 +47,11 @@ class FrameTable:
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def video_names(self, sources: Sequence[Source]) -> list[str]:
+        """Each frame's source name, in table order: the ``video_name`` column of the outputs."""
+        names = [source.name for source in sources]
+        return [names[i] for i in self.source.tolist()]
 
     def pts_of(self, src: int, indices: Iterable[int]) -> dict[int, int] | None:
         """{frame index: pts} of the wanted frames of source ``src``, for decoders that seek to them.
@@ -66,6 +81,7 @@ def build_table(sources: Sequence[Source], results: Sequence[SourceFrames], dim:
     row = 0
     decoded: list[np.ndarray] = []
     embedded: list[np.ndarray] = []
+    metadata = np.full((total, len(FRAME_METADATA)), np.nan)
     for i, (source, result) in enumerate(zip(sources, results)):
         n = result.n_frames
         names.extend(source.frame_name(j, n) for j in range(n))
@@ -76,6 +92,8 @@ def build_table(sources: Sequence[Source], results: Sequence[SourceFrames], dim:
         digests.extend(result.digests)
         all_embeddings[row : row + n] = result.embeddings
         result.embeddings = all_embeddings[row : row + n]
+        if len(result.metadata) == n:  # else (a result made without them) the rows stay NaN
+            metadata[row : row + n] = result.metadata
         row += n
         ok = np.ones(n, bool)
         ok[list(result.frame_errors)] = False
@@ -92,4 +110,5 @@ def build_table(sources: Sequence[Source], results: Sequence[SourceFrames], dim:
         embeddings=all_embeddings,
         decoded=cat(decoded, bool),
         embedded=cat(embedded, bool),
+        metadata=metadata,
     )

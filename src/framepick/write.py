@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ._framestats import FRAME_METADATA
 from ._fsutil import atomic_open
 from ._png import encode_png
 from .decode import decoder_for
@@ -26,6 +28,7 @@ __all__ = [
     "write_embeddings_csv",
     "write_json",
     "write_lines",
+    "write_metadata_csv",
 ]
 
 
@@ -90,8 +93,15 @@ def format_floats(values: np.ndarray) -> np.ndarray:
     Nine significant digits round-trip every float32 exactly (also -0.0 and subnormals). A
     positive value's sign slot holds a NUL byte, which the caller strips.
     """
+    return _format_scientific(np.asarray(values, dtype=np.float32).astype(np.float64))
+
+
+def _format_scientific(a: np.ndarray) -> np.ndarray:
+    """float64 (m, d) -> uint8 (m, d*16), nine significant digits as :func:`format_floats`.
+
+    Finite values with magnitudes in [1e-64, 1e64) or zero only (the exponent table's range).
+    """
     lead, tail, exps = _tables()
-    a = np.asarray(values, dtype=np.float32).astype(np.float64)
     m, d = a.shape
     neg = np.signbit(a)
     mag = np.abs(a)
@@ -136,6 +146,45 @@ def write_embeddings_csv(
             body = format_floats(part) if dim else np.zeros((len(chunk), 0), np.uint8)
             lines = [_csv_field(name).encode("utf-8") + b"," + row.tobytes() + b"0\n" for name, row in zip(chunk, body)]
             fh.write(b"".join(lines).replace(b"\x00", b""))
+
+
+def write_metadata_csv(
+    path: Path, names: Sequence[str], video_names: Sequence[str], metadata: np.ndarray, block: int = 8192
+) -> None:
+    """``data/metadata.csv``: ``filenames,video_name,`` and the :data:`FRAME_METADATA` columns, a row a frame.
+
+    One row for every frame of the table, in table order, so that a selection strategy (or a
+    user) can look any frame up, usable or not. Values have nine significant digits
+    (scientific notation, as in embeddings.csv); an unknown value (a frame that did not
+    decode) is an empty field. Formatted in vectorised blocks, and rows are assembled by
+    C-level joins, not per-row Python: a million rows take well under a second.
+    """
+    values = np.asarray(metadata, np.float64)
+    k = len(FRAME_METADATA)
+    if values.shape != (len(names), k) or len(video_names) != len(names):
+        raise ValueError(f"metadata {values.shape} for {len(names)} names and {len(video_names)} video names")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    middle: dict[str, str] = {}  # video name -> ",video_name," (quoted where needed)
+    with open(path, "wb") as fh:
+        fh.write((",".join(["filenames", "video_name", *FRAME_METADATA]) + "\n").encode())
+        for begin in range(0, len(names), block):
+            chunk = values[begin : begin + block]
+            known = np.isfinite(chunk) & (np.abs(chunk) < 1e60)
+            tiny = known & (np.abs(chunk) < 1e-60)  # below the exponent table: written as 0
+            body = _format_scientific(np.where(known & ~tiny, chunk, 0.0)).reshape(len(chunk), k, 16)
+            body[~known, :15] = 0  # NUL bytes, stripped below: an empty field
+            body[:, -1, 15] = ord("\n")  # the last field's comma
+            numbers = body.reshape(len(chunk), k * 16).view(f"S{k * 16}").ravel().tolist()  # ends in \n: kept whole
+            frames = list(names[begin : begin + block])
+            if any(c in "".join(frames) for c in ',"\n\r'):
+                frames = [_csv_field(name) for name in frames]
+            videos = list(video_names[begin : begin + block])
+            for video in set(videos).difference(middle):
+                middle[video] = f",{_csv_field(video)},"
+            # NUL never occurs in a name: it separates the prefixes while they are encoded at once
+            prefixes = "\0".join(map(operator.add, frames, map(middle.__getitem__, videos))).encode("utf-8")
+            lines = b"".join(map(operator.add, prefixes.split(b"\0"), numbers))
+            fh.write(lines.replace(b"\x00", b""))
 
 
 _DUMP_THREADS = 4  # encoder threads for dump_dataset

@@ -11,8 +11,9 @@ Every number the page shows is added to ``report.json``: coverage metrics under
 
 The package: :mod:`.data` (inputs and their files), :mod:`.metrics` (coverage numbers),
 :mod:`.projections` (PCA, UMAP), :mod:`.plots` (matplotlib, imported only when drawing),
-:mod:`.layout` and :mod:`.page` (what the page shows, as data), :mod:`.render` (the HTML
-template), :mod:`.build` (the order of work). Importing it does not import matplotlib.
+:mod:`.layout`, :mod:`.page` and :mod:`.strategy_views` (what the page shows, as data),
+:mod:`.render` (the HTML template), :mod:`.build` (the order of work). Importing it does not
+import matplotlib.
 """
 
 from __future__ import annotations

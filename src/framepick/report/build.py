@@ -12,6 +12,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
+
 from .._fsutil import atomic_write
 from .._log import logger
 from ..thumbnails import Thumbnails, ThumbnailSource
@@ -42,10 +44,11 @@ def _draw(plots_dir: Path, inputs: ReportInputs, layout: Layout, stats: ReportSt
     n, k = len(inputs), len(inputs.selected)
     names = ["scatter_pca.png", *plots.plot_distances(plots_dir, stats.coverage, stats.arrays)]
     xy_all, ratio = stats.pca_xy, stats.pca_ratio
-    title = f"PCA of candidate embeddings: {k} selected of {n} (outlined)"
+    pool_xy, pool_note = _pool_xy(inputs, stats)
+    title = f"PCA of candidate embeddings: {k} selected of {n} (outlined)"  # the legend counts the datapool
     axes = (f"PC 1 ({ratio[0]:.0%} of variance)", f"PC 2 ({ratio[1]:.0%})")
     plots.plot_scatter(
-        plots_dir / names[0], xy_all, inputs.source, is_selected, inputs.source_names, title, axes, seed=seed
+        plots_dir / names[0], xy_all, inputs.source, is_selected, inputs.source_names, title, axes, seed, pool_xy
     )
     projections = {"pca": xy_all[shown]}
     if stats.umap_xy is not None:
@@ -67,7 +70,20 @@ def _draw(plots_dir: Path, inputs: ReportInputs, layout: Layout, stats: ReportSt
     timeline_sources = plots.plot_timeline(plots_dir / "video_sampling_timeline.png", inputs)
     names.append("video_sampling_timeline.png")
     uris = (_png_uri(plots_dir / names[1]), _png_uri(plots_dir / names[2]))
-    return Drawn(projections, ratio, stats.umap_note, names, timeline_sources, uris)
+    shown_pool = pool_xy[layout.pool_shown] if len(pool_xy) else pool_xy
+    return Drawn(projections, ratio, stats.umap_note, names, timeline_sources, uris, shown_pool, pool_note)
+
+
+def _pool_xy(inputs: ReportInputs, stats: ReportStats) -> tuple[np.ndarray, str]:
+    """The datapool's map coordinates, and why they are missing when the saved statistics lack them
+    (a rebuild draws what was saved and projects nothing)."""
+    if len(stats.pool_xy) == inputs.pool_count:
+        return np.asarray(stats.pool_xy, np.float64).reshape(-1, 2), ""
+    note = (
+        f"The {inputs.pool_count:,} datapool items are not on the map: {REPORT_STATS_NPZ} holds "
+        f"{len(stats.pool_xy):,} datapool coordinates (delete it and rerun framepick report to project them)."
+    )
+    return np.zeros((0, 2)), note
 
 
 def make_stats(out_dir: Path, inputs: ReportInputs) -> ReportStats:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,9 +48,16 @@ class ReportInputs:
     length: int  # frames per sequence
     selected: np.ndarray  # (K,) int, candidate indices in selection order
     embeddings_row: np.ndarray  # (M,) int, row of the first frame in data/embeddings.csv
+    # (P, D) float32: the datapool's items from earlier runs, in the candidates' space (P may be 0)
+    pool_embeddings: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
 
     def __len__(self) -> int:
         return len(self.source)
+
+    @property
+    def pool_count(self) -> int:
+        """Datapool items from earlier runs (0 without a datapool)."""
+        return int(self.pool_embeddings.shape[0])
 
     @property
     def source_names(self) -> list[str]:
@@ -76,11 +83,21 @@ class ReportInputs:
             length=candidates.length,
             selected=candidates.selected,
             embeddings_row=candidates.embeddings_row.astype(np.int64),
+            pool_embeddings=_pool(candidates),
         )
 
     def frame_key(self, cand: int, offset: int) -> tuple[int, int]:
         """(source, frame index) of a candidate's frame at ``offset``: how thumbnails are keyed."""
         return int(self.source[cand]), int(self.start[cand]) + offset
+
+
+def _pool(candidates: Candidates) -> np.ndarray:
+    """The datapool rows as (P, D) float32; an empty pool gets the candidates' width, so it stacks."""
+    pool = np.asarray(candidates.pool_embeddings, np.float32)
+    if pool.ndim != 2 or pool.shape[0] == 0:
+        width = candidates.embeddings.shape[1] if np.ndim(candidates.embeddings) == 2 else 0
+        return np.zeros((0, width), np.float32)
+    return pool
 
 
 def inputs_from_result(result: RunResult) -> ReportInputs:
@@ -139,4 +156,10 @@ def read_inputs(out_dir: str | Path) -> ReportInputs:
     candidates = Candidates.load(out / CANDIDATES_NPZ)
     if candidates.length != length or (len(candidates) and int(candidates.source.max()) >= len(report["sources"])):
         raise OutputError(f"'{out / CANDIDATES_NPZ}' does not belong to '{out / 'report.json'}': rerun the selection")
-    return ReportInputs.from_candidates(report, candidates)
+    inputs = ReportInputs.from_candidates(report, candidates)
+    if inputs.pool_count and inputs.pool_embeddings.shape[1] != inputs.embeddings.shape[1]:
+        raise OutputError(
+            f"'{out / CANDIDATES_NPZ}': its datapool embeddings have {inputs.pool_embeddings.shape[1]} dimensions, "
+            f"its candidates {inputs.embeddings.shape[1]}: rerun the selection"
+        )
+    return inputs

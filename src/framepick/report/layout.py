@@ -9,7 +9,7 @@ makes the bounds (:data:`MAP_POINTS`, :data:`FILMSTRIPS`, ...) testable without 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,6 +29,7 @@ __all__ = [
     "Pair",
     "allocate_thumbnails",
     "plan_layout",
+    "pool_sample",
 ]
 
 # Bounds that keep report.html small (well under 20 MB) for runs of 100,000+ frames.
@@ -68,6 +69,7 @@ class Layout:
     strip_keys: tuple[Key, ...]
     pair_keys: tuple[Key, ...]
     hover_keys: tuple[Key, ...]
+    pool_shown: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # datapool rows on the map
 
     @property
     def is_selected(self) -> np.ndarray:
@@ -101,6 +103,14 @@ def map_sample(inputs: ReportInputs, is_selected: np.ndarray, seed: int) -> np.n
     fill = MAP_POINTS - len(sel_part)
     extra = np.random.default_rng(seed).choice(rest, min(fill, len(rest)), replace=False) if fill > 0 else []
     return np.sort(np.concatenate([sel_part, np.asarray(extra, np.int64)]))
+
+
+def pool_sample(count: int, seed: int) -> np.ndarray:
+    """Datapool items drawn on the map: all up to MAP_POINTS, beyond that a seeded sample, so a
+    pool grown over many runs cannot bury the candidates nor swell the page."""
+    if count <= MAP_POINTS:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).choice(count, MAP_POINTS, replace=False))
 
 
 def example_pairs(inputs: ReportInputs, rank: np.ndarray) -> tuple[Pair, ...]:
@@ -146,6 +156,7 @@ def plan_layout(inputs: ReportInputs, seed: int) -> Layout:
         strip_keys=tuple(inputs.frame_key(c, p) for c in strip_cands for p in positions),
         pair_keys=tuple(inputs.frame_key(c, mid) for p in pairs for c in (p.selected, p.neighbour)),
         hover_keys=tuple(inputs.frame_key(c, mid) for c in hover),
+        pool_shown=pool_sample(inputs.pool_count, seed),
     )
 
 

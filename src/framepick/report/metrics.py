@@ -31,7 +31,9 @@ def _stats(values: np.ndarray) -> dict[str, float | None]:
 
 
 def _edges(*arrays: np.ndarray, bins: int = 30) -> np.ndarray:
-    top = max((float(a.max()) for a in arrays if len(a)), default=1.0)
+    """Bins from 0 to the largest finite value (an empty selection's distances are all infinite)."""
+    finite = [a[np.isfinite(a)] for a in arrays]
+    top = max((float(a.max()) for a in finite if len(a)), default=1.0)
     return np.linspace(0.0, top if top > 0 else 1.0, bins + 1)
 
 

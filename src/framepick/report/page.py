@@ -9,7 +9,7 @@ where, where each map point and timeline mark lies. ``PageModel.summary`` is wha
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ from .layout import (
     allocate_thumbnails,
 )
 from .metrics import NN_SAMPLE
+from .strategy_views import StrategiesSection, plan_strategies
 
 __all__ = [
     "MAP_H",
@@ -85,6 +86,8 @@ class Drawn:
     plot_names: list[str]  # under plots/
     timeline_png_sources: int
     distance_plots: tuple[str, str]  # data URIs of the before and after distance plots
+    pool_xy: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # layout.pool_shown on the PCA map
+    pool_note: str = ""  # why the datapool is not on the map, when it is not
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ class Circle:
 class MapView:
     name: str
     circles: tuple[Circle, ...]  # in drawing order: selected ones last, on top
+    pool: tuple[tuple[float, float], ...] = ()  # datapool items (x, y), drawn under the selected points
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,9 @@ class PageModel:
     listed: tuple[ListedRow, ...]
     pairs: tuple[PairView, ...]
     config_text: str
+    pool_legend: str = ""  # the map legend's datapool entry ("" without a datapool on the map)
+    datapool: str = ""  # the header's line on the datapool ("" without one)
+    strategies: StrategiesSection | None = None  # the "Selection strategies" section (None: no section)
 
 
 # ----------------------------------------------------------------------------- planning
@@ -212,8 +219,10 @@ def _scale(xy: np.ndarray) -> np.ndarray:
     return out
 
 
-def _map_view(name: str, xy: np.ndarray, inputs: ReportInputs, layout: Layout) -> MapView:
-    pts = _scale(xy)
+def _map_view(name: str, xy: np.ndarray, inputs: ReportInputs, layout: Layout, pool_xy: np.ndarray) -> MapView:
+    """One map; ``pool_xy`` (datapool items) share the box, so the candidates move over to make room."""
+    pts = _scale(np.vstack([xy, pool_xy]) if len(pool_xy) else xy)
+    pool = tuple((float(x), float(y)) for x, y in pts[len(xy) :])
     shown = layout.shown
     order = np.argsort(layout.rank[shown] > 0, kind="stable")  # selected drawn last, on top
     circles = []
@@ -228,7 +237,7 @@ def _map_view(name: str, xy: np.ndarray, inputs: ReportInputs, layout: Layout) -
                 colour(int(inputs.source[cand])),
             )
         )
-    return MapView(name, tuple(circles))
+    return MapView(name, tuple(circles), pool)
 
 
 def _times(entry: dict[str, Any] | None) -> str:
@@ -500,6 +509,43 @@ def _source_rows(report: Mapping[str, Any]) -> tuple[SourceRow, ...]:
     )
 
 
+@dataclass(frozen=True)
+class _PoolParts:
+    """What the page says about a datapool: notes, report.json's ``page.map.datapool``, legend, header."""
+
+    notes: tuple[str, ...] = ()
+    summary: Mapping[str, Any] | None = None
+    legend: str = ""
+    header: str = ""
+
+
+def _pool_parts(inputs: ReportInputs, layout: Layout, drawn: Drawn) -> _PoolParts:
+    """The datapool's items on the map (PCA only: UMAP is fitted on this run's candidates) and in the header."""
+    entry = inputs.report.get("datapool")
+    total, on_map = inputs.pool_count, len(drawn.pool_xy)
+    if not isinstance(entry, Mapping) and not total:
+        return _PoolParts()
+    notes = [drawn.pool_note]
+    if on_map < total and not drawn.pool_note:
+        notes.append(f"The map shows {on_map:,} of the {total:,} datapool items: a random sample (seed {layout.seed}).")
+    if on_map and "umap" in drawn.projections:
+        notes.append("Datapool items are drawn on the PCA map only (UMAP is fitted on this run's candidates).")
+    header = ""
+    if isinstance(entry, Mapping):
+        before, new = int(entry.get("items_before", total)), int(entry.get("new_items", len(inputs.selected)))
+        header = (
+            f"Datapool {entry.get('folder', '')}: {before:,} earlier picks in the datapool, {new:,} new "
+            f"({int(entry.get('items_after', before + new)):,} after this run)"
+        )
+    capped = f" ({on_map:,} drawn)" if on_map < total else ""
+    return _PoolParts(
+        notes=tuple(n for n in notes if n),
+        summary={"items": total, "points": on_map, "sampled": bool(on_map < total)},
+        legend=f"datapool (earlier runs): {total:,}{capped}" if on_map else "",
+        header=header,
+    )
+
+
 def plan_page(
     inputs: ReportInputs,
     layout: Layout,
@@ -515,12 +561,19 @@ def plan_page(
     used, total, budget_hit = allocate_thumbnails(layout, got.uris)
     numbers = _thumbnail_numbers(inputs, layout, used, total, budget_hit)
     coverage = report["metrics"]["coverage"]
+    pool = _pool_parts(inputs, layout, drawn)
     notes = (
         _sampling_notes(inputs, layout, coverage)
         + _thumbnail_notes(inputs, layout, numbers["hover_thumbnails"], budget_hit)
         + _failure_notes(inputs, got, reader_note, drawn)
+        + list(pool.notes)
     )
     summary = _summary(inputs, layout, drawn, thumbs, numbers, rebuilt) | {"notes": [n for n in notes if n]}
+    if pool.summary is not None:
+        summary["map"]["datapool"] = dict(pool.summary)
+    strategies = plan_strategies(report)
+    if strategies is not None:
+        summary["strategies"] = len(strategies.strategies)
     points, hover_thumbs = _hover(inputs, layout, used)
     present = sorted({int(s) for s in inputs.source[layout.shown]})
     counts = report["counts"]
@@ -541,7 +594,10 @@ def plan_page(
         sources=_source_rows(report),
         sources_more=max(0, len(report["sources"]) - SOURCE_ROWS),
         unit="frame" if inputs.length == 1 else f"sequence of {inputs.length} frames",
-        maps=tuple(_map_view(name, xy, inputs, layout) for name, xy in drawn.projections.items()),
+        maps=tuple(
+            _map_view(name, xy, inputs, layout, drawn.pool_xy if name == "pca" else drawn.pool_xy[:0])
+            for name, xy in drawn.projections.items()
+        ),
         legend=tuple((inputs.source_names[s], colour(s)) for s in present[:30]),
         legend_more=max(0, len(present) - 30),
         points=points,
@@ -554,4 +610,7 @@ def plan_page(
         listed=_listed(inputs, layout, summary["selected_listed"]),
         pairs=_pairs(inputs, layout, used),
         config_text=yaml.safe_dump(report["config"], sort_keys=False, allow_unicode=True),
+        pool_legend=pool.legend,
+        datapool=pool.header,
+        strategies=strategies,
     )

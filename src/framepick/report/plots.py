@@ -101,8 +101,13 @@ def plot_scatter(
     title: str,
     axes: tuple[str, str] = ("PC 1", "PC 2"),
     seed: int = 0,
+    pool_xy: np.ndarray | None = None,
 ) -> None:
-    """2-D scatter coloured by source; selected points large and outlined."""
+    """2-D scatter coloured by source; selected points large and outlined.
+
+    ``pool_xy``: a datapool's items from earlier runs (same axes), drawn as black crosses under
+    the selected points, at most MAX_PLOT_POINTS of them (a seeded sample beyond).
+    """
     shown = np.arange(len(xy))
     if len(shown) > MAX_PLOT_POINTS:
         rest = np.flatnonzero(~selected)
@@ -110,7 +115,8 @@ def plot_scatter(
         shown = np.union1d(keep, np.flatnonzero(selected))
     cmap = _colormap("tab10" if len(np.unique(source)) <= 10 else "tab20")
     present = np.unique(source[shown]) if len(shown) else np.zeros(0, int)
-    legend = 0 < len(present) <= 20
+    pool = np.zeros((0, 2)) if pool_xy is None else np.asarray(pool_xy)
+    legend = 0 < len(present) <= 20 or len(pool) > 0
     fig, ax = _figure(8, 6, right=1.9 if legend else 0.2)
     # One call for the rest and one for the selected (drawn on top), coloured per point:
     # a call per source costs milliseconds each, and runs of loose images have thousands.
@@ -119,37 +125,52 @@ def plot_scatter(
     faded = colours[rest].copy()
     faded[:, 3] = 0.35
     ax.scatter(xy[shown[rest], 0], xy[shown[rest], 1], s=10, c=faded, linewidths=0)
+    pool_label = ""
+    if len(pool):
+        drawn = pool
+        if len(pool) > MAX_PLOT_POINTS:
+            drawn = pool[np.sort(np.random.default_rng(seed).choice(len(pool), MAX_PLOT_POINTS, replace=False))]
+        capped = f" ({len(drawn):,} drawn)" if len(drawn) < len(pool) else ""
+        pool_label = f"datapool (earlier runs): {len(pool):,}{capped}"
+        ax.scatter(drawn[:, 0], drawn[:, 1], s=14, c="black", marker="x", linewidths=0.7, alpha=0.6)
     ax.scatter(xy[shown[chosen], 0], xy[shown[chosen], 1], s=28, c=colours[chosen], edgecolors="black", linewidths=0.6)
     ax.set_xlabel(axes[0])
     ax.set_ylabel(axes[1])
     _title(ax, title)
     if legend:
-        from matplotlib.lines import Line2D
-
-        handles = [
-            Line2D(
-                [],
-                [],
-                linestyle="",
-                marker="o",
-                markersize=5,
-                markerfacecolor=cmap(int(src) % 20),
-                markeredgecolor="black",
-                markeredgewidth=0.6,
-                label=source_names[src],
-            )
-            for src in present
-        ]
-        # Beside the axes: "best" placement tests every point, which is slow for big runs.
-        ax.legend(
-            handles=handles,
-            fontsize=7,
-            loc="upper left",
-            bbox_to_anchor=(1.01, 1.0),
-            title="selected, by source",
-            title_fontsize=7,
-        )
+        _scatter_legend(ax, cmap, present if len(present) <= 20 else present[:0], source_names, pool_label)
     _save(fig, path)
+
+
+def _scatter_legend(ax: Any, cmap: Any, present: np.ndarray, source_names: Sequence[str], pool_label: str) -> None:
+    """The scatter's legend beside the axes: the sources' colours, and the datapool's crosses."""
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D(
+            [],
+            [],
+            linestyle="",
+            marker="o",
+            markersize=5,
+            markerfacecolor=cmap(int(src) % 20),
+            markeredgecolor="black",
+            markeredgewidth=0.6,
+            label=source_names[src],
+        )
+        for src in present
+    ]
+    if pool_label:
+        handles.append(Line2D([], [], linestyle="", marker="x", markersize=5, color="black", label=pool_label))
+    # Beside the axes: "best" placement tests every point, which is slow for big runs.
+    ax.legend(
+        handles=handles,
+        fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        title="selected, by source",
+        title_fontsize=7,
+    )
 
 
 def _fmt(value: float | None) -> str:

@@ -17,6 +17,18 @@ from string import Template
 from typing import Any
 
 from .page import MAP_H, MAP_W, TIMELINE_W, MapView, PageModel, PairView, Strip, Thumb, TimelineRow
+from .strategy_views import (
+    CANDIDATES_COLOUR,
+    CHART_H,
+    CHART_W,
+    PLOT_BOTTOM,
+    PLOT_LEFT,
+    PLOT_TOP,
+    SELECTED_COLOUR,
+    Chart,
+    StrategiesSection,
+    StrategyView,
+)
 
 __all__ = ["render_page", "resource_text"]
 
@@ -60,14 +72,29 @@ def _map_svg(view: MapView, visible: bool) -> str:
         f'<svg class="map" id="map-{view.name}" viewBox="0 0 {MAP_W:.0f} {MAP_H:.0f}" width="{MAP_W:.0f}" '
         f'height="{MAP_H:.0f}" role="img" aria-label="{view.name.upper()} map"{hidden}>'
     ]
-    for c in view.circles:
+    pool_at = next((j for j, c in enumerate(view.circles) if c.selected), len(view.circles))
+    for j, c in enumerate(view.circles):
+        if j == pool_at and view.pool:
+            parts.append(_pool_crosses(view.pool))
         cls = ' class="sel"' if c.selected else ""
         parts.append(
             f'<circle cx="{c.x:.1f}" cy="{c.y:.1f}" r="{4.5 if c.selected else 2.6}" '
             f'fill="{c.colour}"{cls} data-i="{c.i}"/>'
         )
+    if pool_at == len(view.circles) and view.pool:
+        parts.append(_pool_crosses(view.pool))
     parts.append("</svg>")
     return "".join(parts)
+
+
+_CROSS = '<path d="M0 0l6 6m0-6l-6 6" stroke="#000" stroke-width="1.3"/>'
+
+
+def _pool_crosses(pool: tuple[tuple[float, float], ...]) -> str:
+    """The datapool's items as black crosses, one ``<path>`` each, styled once by their group:
+    under the selected points, over the others (they mark what earlier runs already picked)."""
+    crosses = "".join(f'<path d="M{x - 3:.1f} {y - 3:.1f}l6 6m0-6l-6 6"/>' for x, y in pool)
+    return f'<g class="pool" data-n="{len(pool)}" stroke="#000" stroke-width="1.3" opacity=".6">{crosses}</g>'
 
 
 def _tabs(model: PageModel) -> str:
@@ -81,6 +108,9 @@ def _tabs(model: PageModel) -> str:
 def _legend(model: PageModel) -> str:
     items = "".join(f'<span><i style="background:{c}"></i>{_e(name)}</span>' for name, c in model.legend)
     more = f"<span class='muted'>… {model.legend_more} more</span>" if model.legend_more else ""
+    if model.pool_legend:
+        cross = f'<svg width="10" height="10" viewBox="-2 -2 10 10" style="margin-right:4px">{_CROSS}</svg>'
+        more += f'<span class="pool-key">{cross}{_e(model.pool_legend)}</span>'
     return items + more
 
 
@@ -180,6 +210,89 @@ def _summary_fields(model: PageModel) -> dict[str, str]:
     return {"count_rows": counts, "timing_rows": timings, "source_rows": sources, "more_sources": more, "notes": notes}
 
 
+def _chart_axes(chart: Chart) -> list[str]:
+    """The share axis (0 and its top) and the value labels under the bars."""
+    bottom, right = CHART_H - PLOT_BOTTOM, CHART_W - 10.0
+    parts = [
+        f'<line x1="{PLOT_LEFT}" y1="{PLOT_TOP}" x2="{right}" y2="{PLOT_TOP}" stroke="#e3e3e3"/>',
+        f'<line x1="{PLOT_LEFT}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#999"/>',
+        f'<text x="{PLOT_LEFT - 4}" y="{PLOT_TOP + 4}" text-anchor="end">{chart.top}</text>',
+        f'<text x="{PLOT_LEFT - 4}" y="{bottom}" text-anchor="end">0</text>',
+    ]
+    last = len(chart.x_labels) - 1
+    for j, (x, text, full) in enumerate(chart.x_labels):
+        anchor = "middle" if chart.kind == "bars" or 0 < j < last else ("start" if j == 0 else "end")
+        parts.append(
+            f'<text x="{x:.1f}" y="{bottom + 14}" text-anchor="{anchor}"><title>{_e(full)}</title>{_e(text)}</text>'
+        )
+    return parts
+
+
+def _chart_svg(chart: Chart, index: int) -> str:
+    """A strategy's chart as inline SVG: grey bars for all candidates, coloured for the selection."""
+    parts = [
+        f'<svg class="strategy-chart" data-strategy="{index}" data-kind="{chart.kind}" '
+        f'viewBox="0 0 {CHART_W:.0f} {CHART_H:.0f}" width="{CHART_W:.0f}" height="{CHART_H:.0f}" '
+        f'font-size="10" fill="#666" role="img" aria-label="distribution of the input">'
+    ]
+    parts += _chart_axes(chart)
+    for bar in chart.bars:
+        fill = CANDIDATES_COLOUR if bar.series == "cand" else SELECTED_COLOUR
+        parts.append(
+            f'<rect class="{bar.series}" x="{bar.x:.1f}" y="{bar.y:.1f}" width="{bar.width:.1f}" '
+            f'height="{bar.height:.1f}" fill="{fill}" data-n="{bar.count}"><title>{_e(bar.title)}</title></rect>'
+        )
+    dash = ' stroke-dasharray="4 3"' if chart.kind == "histogram" else ""
+    for x0, y0, x1, y1, title in chart.lines:
+        parts.append(
+            f'<line class="mark" x1="{x0:.1f}" y1="{y0:.1f}" x2="{x1:.1f}" y2="{y1:.1f}" stroke="#000" '
+            f'stroke-width="2"{dash}><title>{_e(title)}</title></line>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _strategy_card(view: StrategyView, index: int) -> str:
+    """One strategy: label, settings, objective before → after (or BALANCE's table), chart, message."""
+    settings = f"<div class='muted'>{_e(view.settings)}</div>" if view.settings else ""
+    if view.rows:
+        head = "<tr><th>value</th><th>target</th><th>candidates</th><th>selection</th></tr>"
+        body = "".join("<tr>" + "".join(f"<td>{_e(cell)}</td>" for cell in row) + "</tr>" for row in view.rows)
+        objective = f"<p class='objective'>{_e(view.measure)}</p><table class='list balance'>{head}{body}</table>"
+    else:
+        objective = (
+            f"<p class='objective'>{_e(view.measure)}: before <b class='before'>{_e(view.before)}</b> "
+            f"→ after <b class='after'>{_e(view.after)}</b></p>"
+        )
+    chart = ""
+    if view.chart is not None:
+        chart = _chart_svg(view.chart, index) + f"<p class='caption muted'>{_e(view.chart.caption)}</p>"
+    message = ""
+    if view.message:
+        message = f"<p class='{'warn' if view.warning else 'ok'}'>{_e(view.message)}</p>"
+    return (
+        f'<div class="strategy" data-strategy="{index}" data-kind="{_e(view.kind)}"><h3>{_e(view.label)}</h3>'
+        f"{settings}{objective}{chart}{message}</div>"
+    )
+
+
+def _strategies(section: StrategiesSection | None) -> str:
+    """The "Selection strategies" section ("" for a run without strategies: the page is as before)."""
+    if section is None:
+        return ""
+    cards = "".join(_strategy_card(v, i) for i, v in enumerate(section.strategies))
+    excluded = "".join(f"<tr><th>{_e(why)}</th><td class='n'>{n:,}</td></tr>" for why, n in section.excluded)
+    files = "".join(f"<li class='{'warn' if warn else 'ok'}'>{_e(line)}</li>" for line, warn in section.value_files)
+    return (
+        '<section id="strategies"><h2>Selection strategies</h2>\n<p class="muted">Each strategy\'s objective '
+        "over the candidates (before) and over the selection (after), and the distribution of its input.</p>\n"
+        f'<div class="strategies">{cards}</div>\n<h3>Candidates left out before the selection</h3>'
+        + (f'<table class="list" id="excluded">{excluded}</table>' if excluded else "<p class='muted'>none</p>")
+        + (f'\n<h3>Value files</h3><ul id="value-files">{files}</ul>' if files else "")
+        + "\n</section>\n\n"
+    )
+
+
 def render_page(model: PageModel) -> str:
     """report.html's text for ``model``."""
     head, summary = model.header, model.summary
@@ -187,6 +300,10 @@ def render_page(model: PageModel) -> str:
     selected = head["selected"]
     fields = {
         "css": resource_text("static/page.css"),
+        "extra_css": resource_text("static/strategies.css") if model.strategies is not None else "",
+        "datapool": f'\n<div id="datapool">{_e(model.datapool)}</div>' if model.datapool else "",
+        "strategies_nav": '<a href="#strategies">Strategies</a>' if model.strategies is not None else "",
+        "strategies": _strategies(model.strategies),
         "js": resource_text("static/page.js"),
         "selected": f"{selected:,}",
         "candidates": f"{head['candidates']:,}",
