@@ -10,7 +10,7 @@ is measured in the reference space:
   good; lower is better);
 * overlap: the fraction of the reference selection also selected.
 
-Options: engine (``torch-bf16``, ``onnx``, ``openvino``), ``model.input_size`` (160, 128),
+Options: engine (``torch-bf16``, ``onnx``, ``openvino``, ``openvino-bf16``), ``model.input_size`` (160, 128),
 ``selection_dim`` (16, 32, 64, 128) and, for sequences of 10, ``embedding_frame_stride``
 (2, 5).
 
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
         with av.open(str(s.path)) as c:
             counts.append(sum(1 for _ in c.decode(video=0)))
     spaces: dict[str, tuple[np.ndarray, float]] = {"torch fp32 224": (ref, ref_sec)}
-    for engine in ("torch-bf16", "onnx", "openvino"):
+    for engine in ("torch-bf16", "onnx", "openvino", "openvino-bf16"):
         if engine in ENGINES:
             spaces[f"{engine} {size}"] = embed_all(sources, engine, size)
     sizes = (160, 128) if not args.smoke else (48,)

@@ -14,7 +14,7 @@ from framepick.config import describe_keys
 
 KEYS = [key for key, _, _ in describe_keys()]
 PATH_KEYS = {"input_dir", "output_dir"}
-OPTIONAL_PATH_KEYS = {"cache_dir", "embeddings", "metadata", "scores", "datapool"}
+OPTIONAL_PATH_KEYS = {"cache_dir", "embeddings", "metadata", "scores", "datapool", "model.path"}
 
 # Values no key accepts, as YAML text on the command line.
 # For path keys: YAML that is not a string (any string may be a folder name).
@@ -35,7 +35,17 @@ def _bad_values(key: str) -> st.SearchStrategy[str]:
         return st.one_of(path_junk, st.sampled_from(["", "  "]))
     if key in ("method", "output_image_format", "model.name", "model.device", "model.engine"):
         return st.one_of(junk, numbers, st.sampled_from(["", "true", "null", "CoreSet2", "gif", "tpu"]))
-    if key in ("enable_corruptness_check", "remove_exact_duplicates", "normalize_embeddings", "dump_dataset"):
+    if key in ("model.mean", "model.std"):  # three numbers (and only with model.path, which the fuzz never sets)
+        return st.one_of(junk, st.sampled_from(["1,2", "[1, 2, 3, 4]", "a,b,c", "[.nan, 1, 1]", "true"]))
+    if key == "export_format":
+        return st.one_of(junk, numbers, st.sampled_from(["", "gif", "cvat,gif", "none,cvat", "true", "null", ","]))
+    if key in (
+        "enable_corruptness_check",
+        "remove_exact_duplicates",
+        "normalize_embeddings",
+        "dump_dataset",
+        "export_clips",
+    ):
         return st.one_of(junk, numbers, st.sampled_from(["", "0", "1", "maybe", "null", "2.0"]))
     if key == "stopping_condition.n_samples":
         return st.one_of(junk, st.sampled_from(["0", "-2", "1.5", "0.0", "true", "", "-1.0", str(2**31)]))

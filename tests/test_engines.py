@@ -130,7 +130,8 @@ def test_bf16_needs_real_bf16_hardware(monkeypatch: pytest.MonkeyPatch, flags: s
 @pytest.mark.parametrize(
     ("present", "expected"),
     [
-        (("torch", "torch-bf16", "onnx", "openvino"), "torch-bf16"),
+        (("torch", "torch-bf16", "onnx", "openvino", "openvino-bf16"), "openvino-bf16"),
+        (("torch", "torch-bf16", "onnx"), "torch-bf16"),
         (("torch", "onnx", "openvino"), "openvino"),
         (("torch", "onnx"), "onnx"),
         (("torch",), "torch"),

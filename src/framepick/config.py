@@ -153,6 +153,48 @@ def _min_distance(value: Any) -> Any:
     return float(value) if _is_number(value) and value > 0 else _REJECT
 
 
+def _triple(positive: bool) -> Callable[[Any], Any]:
+    def accept(value: Any) -> Any:
+        if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+            return None
+        if isinstance(value, str):  # "0.5,0.5,0.5" on the command line
+            parts = [p.strip() for p in value.strip("[]() ").split(",")]
+            try:
+                value = [float(p) for p in parts]
+            except ValueError:
+                return _REJECT
+        if not isinstance(value, (list, tuple)) or len(value) != 3 or not all(_is_number(v) for v in value):
+            return _REJECT
+        if positive and not all(v > 0 for v in value):
+            return _REJECT
+        return tuple(float(v) for v in value)
+
+    return accept
+
+
+class _TripleRule(Rule):
+    def with_positive(self) -> Rule:
+        return Rule("three numbers > 0, e.g. [0.229, 0.224, 0.225], or none", _triple(True), dump=list)
+
+
+RGB_TRIPLE = _TripleRule("three numbers, e.g. [0.485, 0.456, 0.406], or none", _triple(False), dump=list)
+
+
+def _formats(value: Any) -> Any:
+    """``export_format``: tool names, comma-separated or a list; the clean value is a comma-joined string."""
+    words = value if isinstance(value, (list, tuple)) else str(value).split(",") if isinstance(value, str) else None
+    if words is None or not all(isinstance(w, str) for w in words):
+        return _REJECT
+    clean = [w.strip().lower() for w in words if w.strip()]
+    if not clean or any(w not in EXPORT_FORMATS for w in clean):
+        return _REJECT
+    if "none" in clean:
+        return "none" if len(clean) == 1 else _REJECT
+    return ",".join(dict.fromkeys(clean))
+
+
+EXPORT_FORMATS = ("cvat", "label_studio", "fiftyone", "none")
+
 PATH = Rule("a non-empty path", _path)
 OPTIONAL_PATH = Rule("a non-empty path, or none (off)", _optional_path)
 BOOL = Rule("true or false", _bool)
@@ -447,15 +489,47 @@ class ModelConfig:
     engine: str = field(
         default="auto",
         metadata=_about(
-            _choice("auto", "torch", "torch-bf16", "torch-fp16", "onnx", "openvino"),
+            _choice("auto", "torch", "torch-bf16", "torch-fp16", "onnx", "openvino", "openvino-bf16"),
             "inference engine: torch (fp32), torch-bf16 (CPUs with AVX-512 BF16 or AMX), torch-fp16 (CUDA), "
-            "onnx (ONNX Runtime), openvino (OpenVINO, CPU); auto picks the fastest available: torch-bf16 "
-            "where the CPU has bf16 in hardware, else openvino, else onnx, else torch",
+            "onnx (ONNX Runtime), openvino (OpenVINO fp32, CPU), openvino-bf16 (OpenVINO, CPUs with bf16); "
+            "auto picks the fastest available: openvino-bf16 where the CPU has bf16 in hardware, else openvino, "
+            "else onnx, else torch",
+        ),
+    )
+
+    path: str | None = field(
+        default=None,
+        metadata=_about(
+            OPTIONAL_PATH,
+            "your own embedding model instead of name: an ONNX file (one NCHW float input, one 2-D output) or a "
+            "TorchScript file; its input size is read from the model when fixed, else model.input_size; none: "
+            "the built-in model",
+        ),
+    )
+    mean: tuple[float, float, float] | None = field(
+        default=None,
+        metadata=_about(
+            RGB_TRIPLE,
+            "per-channel mean subtracted from 0-1 RGB before a model.path model; none: ImageNet's "
+            "[0.485, 0.456, 0.406] (the built-in model has its own preprocessing)",
+        ),
+    )
+    std: tuple[float, float, float] | None = field(
+        default=None,
+        metadata=_about(
+            RGB_TRIPLE.with_positive(),
+            "per-channel standard deviation 0-1 RGB is divided by before a model.path model; none: ImageNet's "
+            "[0.229, 0.224, 0.225]",
         ),
     )
 
     def __post_init__(self) -> None:
         _check_fields(self, "model.")
+        if self.path is None and (self.mean is not None or self.std is not None):
+            raise ConfigError(
+                "model.mean and model.std apply to a model.path model only: the built-in model has its own "
+                "preprocessing; remove them or set model.path"
+            )
 
 
 @dataclass(frozen=True)
@@ -531,6 +605,19 @@ class Config:
             OPTIONAL_PATH, "a Lightly-format embeddings.csv to use instead of running the model; none: compute"
         ),
     )
+    export_clips: bool = field(
+        default=False,
+        metadata=_about(
+            BOOL, "write each selected sequence as an H.264 clip to data/clips/{source}-{first}-{last}.mp4"
+        ),
+    )
+    export_format: str = field(
+        default="none",
+        metadata=_about(
+            Rule("cvat, label_studio, fiftyone (several comma-separated), or none", _formats),
+            "import files for labeling tools, written next to the dumped frames and clips",
+        ),
+    )
     metadata: str | None = field(
         default=None,
         metadata=_about(
@@ -581,6 +668,11 @@ class Config:
     @property
     def min_distance(self) -> float | None:
         return self.stopping_condition.min_distance
+
+    @property
+    def export_formats(self) -> tuple[str, ...]:
+        """The labeling tools to write import files for (empty for none)."""
+        return () if self.export_format == "none" else tuple(self.export_format.split(","))
 
 
 def check_stopping(stop: StoppingCondition, length: int, diversity: Strategy | None = None) -> None:
@@ -794,7 +886,7 @@ def _parse_scalar(key: str, text: str) -> Any:
         value = yaml.safe_load(text)
     except Exception:  # not YAML (or a number Python refuses to hold): the words themselves
         return text
-    if isinstance(value, (dict, list)) and key != _STRATEGIES_KEY:
+    if isinstance(value, (dict, list)) and key not in (_STRATEGIES_KEY, "model.mean", "model.std", "export_format"):
         raise ConfigError(f"invalid value for '{key}': {text!r}; give a single value, not a YAML collection")
     return value
 
