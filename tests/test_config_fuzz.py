@@ -14,7 +14,7 @@ from framepick.config import describe_keys
 
 KEYS = [key for key, _, _ in describe_keys()]
 PATH_KEYS = {"input_dir", "output_dir"}
-OPTIONAL_PATH_KEYS = {"cache_dir", "embeddings", "metadata", "scores", "datapool", "model.path"}
+OPTIONAL_PATH_KEYS = {"cache_dir", "embeddings", "metadata", "scores", "datapool", "model.path", "ray.address"}
 
 # Values no key accepts, as YAML text on the command line.
 # For path keys: YAML that is not a string (any string may be a folder name).
@@ -33,7 +33,9 @@ def _bad_values(key: str) -> st.SearchStrategy[str]:
         return st.one_of(path_junk, st.sampled_from(["", "  ", "null", "~"]))
     if key in OPTIONAL_PATH_KEYS:
         return st.one_of(path_junk, st.sampled_from(["", "  "]))
-    if key in ("method", "output_image_format", "model.name", "model.device", "model.engine"):
+    if key == "ray.num_gpus_per_embedder":
+        return st.one_of(junk, st.sampled_from(["", "true", "null", "-2", "-0.5", "abc"]))
+    if key in ("method", "output_image_format", "model.name", "model.device", "model.engine", "executor"):
         return st.one_of(junk, numbers, st.sampled_from(["", "true", "null", "CoreSet2", "gif", "tpu"]))
     if key in ("model.mean", "model.std"):  # three numbers (and only with model.path, which the fuzz never sets)
         return st.one_of(junk, st.sampled_from(["1,2", "[1, 2, 3, 4]", "a,b,c", "[.nan, 1, 1]", "true"]))

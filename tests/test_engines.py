@@ -158,3 +158,24 @@ def test_importing_framepick_loads_no_engine() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_auto_falls_through_to_the_next_engine_that_loads(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An installed runtime that fails to start does not fail the run: auto takes the next one."""
+    import framepick.embed as embed
+
+    def broken(**kwargs: object) -> embed.Embedder:
+        raise RuntimeError("plugin refused")
+
+    engines = {"openvino-bf16": broken, "openvino": broken, "torch": TorchEmbedder}
+    monkeypatch.setattr(embed, "available_engines", lambda: engines)
+    monkeypatch.setattr(embed, "_cuda_available", lambda: False)
+    with caplog.at_level("WARNING", logger="framepick"):
+        got = create_embedder("auto", 64, "cpu")
+    assert got.name == "torch"
+    assert sum("could not load" in r.getMessage() for r in caplog.records) == 2
+    engines["torch"] = broken
+    with pytest.raises(ModelError, match="no embedding engine could load: openvino-bf16: plugin refused"):
+        create_embedder("auto", 64, "cpu")

@@ -225,7 +225,7 @@ def test_datapool_on_the_map_and_in_the_plot(plain_run: Path, tmp_path: Path, mo
     html = (out / "report.html").read_text()
     stats = ReportStats.load(out / REPORT_STATS_NPZ)
     assert stats.pool_xy.shape == (pool_rows, 2)
-    assert drawn and drawn[0] is not None and np.array_equal(drawn[0], stats.pool_xy)  # plots/scatter_pca.png
+    assert drawn and drawn[0] is not None and np.array_equal(drawn[0], stats.pool_xy)  # candidates plot
     pca = _pca_map(html)
     groups = [g for g in pca.iter("g") if g.get("class") == "pool"]
     assert len(groups) == 1 and groups[0].get("data-n") == str(pool_rows) and len(list(groups[0])) == pool_rows

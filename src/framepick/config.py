@@ -38,6 +38,7 @@ __all__ = [
     "Config",
     "Key",
     "ModelConfig",
+    "RayConfig",
     "Rule",
     "SelectionConfig",
     "StoppingCondition",
@@ -127,6 +128,12 @@ def _choice(*options: str) -> Rule:
 
 def _bool(value: Any) -> Any:
     return value if isinstance(value, bool) else _REJECT
+
+
+def _gpus(value: Any) -> Any:
+    if _is_number(value) and (value >= 0 or value == -1):
+        return float(value)
+    return _REJECT
 
 
 def _selection_dim(value: Any) -> Any:
@@ -533,6 +540,47 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class RayConfig:
+    """Where and how ``executor=ray`` runs decoding and embedding (pip install "framepick[ray]")."""
+
+    address: str | None = field(
+        default=None,
+        metadata=_about(
+            Rule("auto, ray://HOST:PORT, HOST:PORT, or none", _optional_path),
+            "the Ray cluster to join: auto (the one started with 'ray start'), ray://HOST:PORT, or none: "
+            "start a local Ray with this machine's CPUs and GPUs",
+        ),
+    )
+    num_cpus_per_task: int = field(
+        default=1, metadata=_about(_ints(1, 1024), "CPUs each decoding task reserves")
+    )
+    num_gpus_per_embedder: float = field(
+        default=-1.0,
+        metadata=_about(
+            Rule("a number >= 0, or -1 (auto: 1 where the cluster has GPUs, else 0)", _gpus),
+            "GPUs each embedding actor reserves; -1: 1 where the cluster has GPUs, else 0",
+        ),
+    )
+    max_in_flight: int = field(
+        default=0,
+        metadata=_about(
+            _ints(0, 1_000_000),
+            "decoding tasks submitted at once (bounds memory); 0: twice the cluster's CPUs",
+        ),
+    )
+    chunk_frames: int = field(
+        default=1_500,
+        metadata=_about(
+            _ints(1, _LIMIT),
+            "frames per decoding task: a long video is split at keyframes into chunks of about this many frames",
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "ray.")
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole run's settings, validated when built; field order is the order keys are listed in."""
 
@@ -591,6 +639,15 @@ class Config:
         ),
     )
     model: ModelConfig = field(default_factory=ModelConfig, metadata={"group": ModelConfig})
+    executor: str = field(
+        default="local",
+        metadata=_about(
+            _choice("local", "ray"),
+            "local: this process; ray: decode and embed as Ray tasks and actors (ray.* keys; "
+            'pip install "framepick[ray]")',
+        ),
+    )
+    ray: RayConfig = field(default_factory=RayConfig, metadata={"group": RayConfig})
     cache_dir: str | None = field(
         default="auto",
         metadata=_about(
@@ -645,6 +702,11 @@ class Config:
         _check_fields(self, "")
         check_stopping(self.stopping_condition, self.selected_sequence_length, self.selection.diversity)
         _check_strategy_files(self)
+        if self.export_formats and not (self.dump_dataset or self.export_clips):
+            raise ConfigError(
+                f"export_format={self.export_format} needs something to hand over: set dump_dataset=true "
+                "(the frames) and/or export_clips=true (the clips)"
+            )
         if self.method == "random" and (self.selection.strategies is not None or self.datapool is not None):
             raise ConfigError(
                 "method=random cannot be combined with selection.strategies or datapool: "

@@ -30,18 +30,23 @@ from ._log import logger
 from .decode import DecodedFrame, decoder_for
 from .discover import Source
 from .errors import DecodeError, ModelError
+from .models.custom import OwnModel, OwnModelEmbedder, describe_own_model, read_model_file
 
 __all__ = [
     "Embedder",
     "OnnxEmbedder",
     "OpenVinoEmbedder",
+    "OwnModel",
+    "OwnModelEmbedder",
     "SourceFrames",
     "TorchEmbedder",
     "available_engines",
     "cpu_has_bf16",
     "create_embedder",
+    "create_own_embedder",
     "embed_sources",
     "embedder_signature",
+    "own_model",
     "resolve_engine",
 ]
 
@@ -403,6 +408,8 @@ def create_embedder(
     ``export_dir``: where an engine that converts the model (ONNX) may keep the result;
     None writes nothing anywhere.
     """
+    if name == "auto" and device != "cuda" and not (device == "auto" and _cuda_available()):
+        return _first_that_loads(input_size, device, export_dir)
     name = resolve_engine(name, device)
     engines = available_engines()
     try:
@@ -416,10 +423,85 @@ def create_embedder(
     return factory(input_size=input_size, device=device)
 
 
+def _first_that_loads(input_size: int, device: str, export_dir: Path | None) -> Embedder:
+    """``auto`` on the CPU: the fastest engine present that also loads. An installed runtime
+    that fails to start (a broken OpenVINO, a CPU plugin it refuses) falls through to the next,
+    with a warning, instead of failing the run."""
+    engines = available_engines()
+    failures: list[str] = []
+    for name in (e for e in _CPU_PREFERENCE if e in engines):
+        try:
+            return create_embedder(name, input_size, device, export_dir=export_dir)
+        except Exception as exc:  # any failure of a runtime to load: try the next one
+            failures.append(f"{name}: {exc}")
+            logger.warning("engine %s could not load (%s); trying the next one", name, exc)
+    raise ModelError("no embedding engine could load: " + "; ".join(failures))
+
+
 def embedder_signature(name: str, input_size: int, device: str = "auto") -> str | None:
     """The signature the engine ``name`` (``auto`` resolved) would have, without loading a model."""
     resolved = resolve_engine(name, device)
     return _signature(resolved, input_size) if resolved in _SIGNATURE_SUFFIX else None
+
+
+# The engines that can run each kind of model.path file (the first: model.engine=auto's fallback).
+_OWN_ENGINES = {"onnx": ("onnx", "openvino", "openvino-bf16"), "torchscript": ("torch", "torch-bf16", "torch-fp16")}
+
+
+def _own_engine(kind: str, engine: str, device: str) -> str:
+    """The engine that runs a model.path file of ``kind``: ``auto`` is OpenVINO fp32 for ONNX
+    (faster than ONNX Runtime on the CPU, same numbers), else ONNX Runtime; PyTorch fp32 for
+    TorchScript. Never bf16/fp16 by itself: a foreign model's tolerance for them is unknown."""
+    allowed = _OWN_ENGINES[kind]
+    label = "an ONNX" if kind == "onnx" else "a TorchScript"
+    if kind == "onnx" and device == "cuda":
+        raise ModelError(
+            "an ONNX model.path runs on the CPU (ONNX Runtime or OpenVINO); use model.device=cpu or auto, "
+            "or give a TorchScript file to run on CUDA"
+        )
+    if engine == "auto":
+        if kind == "torchscript":
+            return "torch"
+        return "openvino" if importlib.util.find_spec("openvino") is not None else "onnx"
+    if engine not in allowed:
+        raise ModelError(f"model.engine={engine} cannot run {label} model.path; use auto or {', '.join(allowed)}")
+    if engine not in available_engines():
+        available = ", ".join(e for e in allowed if e in available_engines())
+        raise ModelError(f"embedding engine '{engine}' is not available here; available: auto, {available}")
+    return engine
+
+
+def own_model(
+    path: str | os.PathLike[str],
+    input_size: int = 224,
+    engine: str = "auto",
+    device: str = "auto",
+    mean: tuple[float, float, float] | None = None,
+    std: tuple[float, float, float] | None = None,
+) -> OwnModel:
+    """A model.path file described without loading it: its cache signature and datapool space
+    are known, and every problem with the file or the engine is a ModelError, before decoding."""
+    file = read_model_file(path)
+    resolved = _own_engine(file.kind, engine, device)
+    return describe_own_model(file, input_size, mean, std, engine=resolved, compute=_SIGNATURE_SUFFIX[resolved])
+
+
+def create_own_embedder(
+    path: str | os.PathLike[str],
+    input_size: int = 224,
+    engine: str = "auto",
+    device: str = "auto",
+    *,
+    mean: tuple[float, float, float] | None = None,
+    std: tuple[float, float, float] | None = None,
+    cache_dir: Path | None = None,
+) -> OwnModelEmbedder:
+    """Your own ONNX or TorchScript model as an embedder (see :mod:`framepick.models.custom`).
+
+    ``input_size`` is used when the model's own is not fixed; ``mean``/``std`` (0-1 RGB)
+    default to ImageNet's; ``cache_dir``: where OpenVINO may keep compiled blobs.
+    """
+    return OwnModelEmbedder(own_model(path, input_size, engine, device, mean, std), device, cache_dir=cache_dir)
 
 
 @dataclass

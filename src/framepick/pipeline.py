@@ -21,12 +21,14 @@ from ._log import logger
 from ._version import __version__
 from .cache import EmbeddingCache, resolve_cache_dir
 from .checks import CheckResult, run_checks
+from .clips import write_clips
 from .config import Config, config_to_dict, config_to_yaml
 from .datapool import Datapool, open_datapool, run_record
 from .discover import Discovery, Source, scan_input
 from .embed import Embedder, SourceFrames, create_embedder, embed_sources, embedder_signature
 from .embeddings_csv import embeddings_for_table
 from .errors import InputError, NoCandidatesError, OutputError
+from .export import write_exports
 from .report import plots, thumbnail_frames, write_report
 from .results import (
     CANDIDATES_NPZ,
@@ -242,16 +244,36 @@ def _model(config: Config, loaded: Embedder | None) -> Embedder | None:
     cache_root = resolve_cache_dir(config.cache_dir)
     model = config.model
     export_dir = cache_root / "onnx" if cache_root is not None else None
+    if model.path is not None:  # your own model file: nothing exported, OpenVINO's compiled blobs kept
+        from .embed import create_own_embedder
+
+        return create_own_embedder(
+            model.path,
+            model.input_size,
+            model.engine,
+            model.device,
+            mean=model.mean,
+            std=model.std,
+            cache_dir=export_dir,
+        )
     return create_embedder(model.engine, model.input_size, model.device, export_dir=export_dir)
 
 
 def _pool_signature(config: Config, embedder: Embedder | None) -> str:
     """The embedding space a datapool is tied to: the model and its input size (not the engine:
-    every engine computes the same model), or the precomputed embeddings."""
+    every engine computes the same model), or the precomputed embeddings. A model.path file
+    is its hash, input size and mean/std, so a pool made with one file refuses another."""
+    from .embed import OwnModelEmbedder, own_model
+
+    model = config.model
     if config.embeddings is not None:
         space = "precomputed embeddings"
+    elif isinstance(embedder, OwnModelEmbedder):
+        space = embedder.space
     elif embedder is not None:
         space = f"embedder {embedder.name} at {embedder.input_size} px"
+    elif model.path is not None:
+        space = own_model(model.path, model.input_size, model.engine, model.device, model.mean, model.std).space
     else:
         space = f"{config.model.name} at {config.model.input_size} px"
     return space if config.normalize_embeddings else space + ", not normalised"
@@ -274,12 +296,17 @@ def _layout(config: Config) -> SequenceLayout:
 
 
 def _signature(config: Config, embedder: Embedder | None) -> str:
-    """What the cached scan results depend on besides the files: the engine, and the stride mask."""
+    """What the cached scan results depend on besides the files: the engine, and the stride mask
+    (a model.path file: its hash, input size, mean/std and engine, read without loading it)."""
+    from .embed import own_model
+
     if config.embeddings is not None:
         return f"scan-only/{config.model.input_size}"  # JPEG statistics depend on the decode scale
     model = config.model
     if embedder is not None:
         signature = embedder.signature
+    elif model.path is not None:
+        signature = own_model(model.path, model.input_size, model.engine, model.device, model.mean, model.std).signature
     else:
         signature = embedder_signature(model.engine, model.input_size, model.device) or model.engine
     return signature + _layout(config).key
@@ -307,33 +334,45 @@ def _decode_and_embed(
     }
     if cache is not None:
         logger.info("cache %s: %d of %d sources cached", cache.root, work["sources_from_cache"], len(sources))
-    embedder = given
+    embedder = given if config.embeddings is None else None  # precomputed embeddings: no model runs
     if todo and embedder is None:
         embedder = _model(config, None)
+        expected = embedder.signature + _layout(config).key if embedder is not None else None
+        if cache is not None and expected is not None and expected != cache.signature:
+            # auto's first engine would not load and another one did: store under what ran
+            cache = EmbeddingCache(cache_root, expected)  # type: ignore[arg-type]
     if todo:
         plots.preload()  # the report's matplotlib import overlaps decoding and embedding
+
+        # Cache entries are written by a thread of their own: with many small sources (loose
+        # images) writing them in the model's thread cost a sixth of the stage.
+        writer = ThreadPoolExecutor(1, thread_name_prefix="framepick-cache")
+        stored: list[Future[bool]] = []
 
         def done(j: int, result: SourceFrames) -> None:
             work["frames_decoded"] += result.n_frames
             work["frames_embedded"] += int(result.embedded.sum())
             if cache is not None:
-                cache.store(sources[todo[j]], result)
+                stored.append(writer.submit(cache.store, sources[todo[j]], result))
 
         if embedder is not None:
             logger.info("embedding engine: %s (%s)", embedder.name, embedder.signature)
         chosen = [sources[i] for i in todo]
         layout = _layout(config)
         embeds = layout.embeds if layout.strided else None
-        fresh = embed_sources(
-            chosen,
-            embedder,
-            batch_size=model.batch_size,
-            progress=tick,
-            on_source_done=done,
-            embed_frame=embeds,
-            thumbnails=_thumbnails_while_scanning(chosen),
-            decode_size=model.input_size,
-        )
+        with writer:
+            fresh = embed_sources(
+                chosen,
+                embedder,
+                batch_size=model.batch_size,
+                progress=tick,
+                on_source_done=done,
+                embed_frame=embeds,
+                thumbnails=_thumbnails_while_scanning(chosen),
+                decode_size=model.input_size,
+            )
+        for future in stored:
+            future.result()  # a failure to write is logged by the cache; anything else is raised here
         for i, result in zip(todo, fresh):
             results[i] = result
     final = [r for r in results if r is not None]
@@ -730,5 +769,10 @@ def _write_files(result: RunResult, out: Path, log_lines: list[str]) -> None:
         write_report(out, result, _ScannedFirst(result, dump))  # adds its numbers to result.report
         if dump is not None:
             dump.finish()
+    if result.config.export_clips:
+        result.report["clips"] = write_clips(
+            out, result.sources, result.table, result.sequences.rows[result.selection.indices]
+        )
+    write_exports(out, result.config, result.report, result.selection.indices)  # after the frames and clips
     write_lines(out / "log.txt", log_lines)
     write_json(out / "report.json", result.report)

@@ -9,6 +9,12 @@ the run's summary (the ``report.json`` dictionary). A run makes them from memory
 Every number the page shows is added to ``report.json``: coverage metrics under
 ``metrics.coverage``, what the page drew and sampled under ``page``.
 
+``plots/scatter_pca.png`` and the page's frame map show the selected sequences' frames on the PCA
+of all candidate frames (one trail per sequence); ``plots/scatter_pca_candidates.png`` and the
+page's embedding map one point per candidate. The frame map is computed by the run from the frame
+embeddings in memory and saved in ``data/report_stats.npz``; a rebuild of a run saved before it
+existed computes it once from ``data/embeddings.csv`` and adds it to that file.
+
 The package: :mod:`.data` (inputs and their files), :mod:`.metrics` (coverage numbers),
 :mod:`.projections` (PCA, UMAP), :mod:`.plots` (matplotlib, imported only when drawing),
 :mod:`.layout`, :mod:`.page` and :mod:`.strategy_views` (what the page shows, as data),
@@ -18,6 +24,7 @@ import matplotlib.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from html import escape as html_escape
 from pathlib import Path
@@ -27,10 +34,18 @@ from .._fsutil import atomic_write
 from .._log import logger
 from ..thumbnails import ThumbnailSource, from_reader, source_reader
 from .build import build_report, make_stats
-from .data import CANDIDATES_CSV, ReportInputs, inputs_from_result, read_inputs, write_candidates_csv
+from .data import (
+    CANDIDATES_CSV,
+    EMBEDDINGS_CSV,
+    ReportInputs,
+    frames_from_csv,
+    inputs_from_result,
+    read_inputs,
+    write_candidates_csv,
+)
 from .layout import FILMSTRIPS, LISTED, MAP_POINTS, plan_layout
 from .metrics import NN_SAMPLE, coverage_metrics, nearest_distances, nn_distances
-from .stats import REPORT_STATS_NPZ, ReportStats
+from .stats import REPORT_STATS_NPZ, ReportStats, frame_map
 
 if TYPE_CHECKING:
     from ..pipeline import RunResult
@@ -127,21 +142,47 @@ def _thumbnails_for(inputs: ReportInputs, out_dir: Path) -> tuple[ThumbnailSourc
     return from_reader(source_reader(sources)), note
 
 
+def _saved_stats(out: Path, inputs: ReportInputs) -> ReportStats:
+    """data/report_stats.npz as saved; what it lacks is computed once and saved with it.
+
+    Missing altogether (the run's report failed before saving it): every statistic. Saved by a
+    framepick without the frame map: that map, from the frame embeddings in data/embeddings.csv
+    (with one frame per sequence, from the candidates). Neither changes a number already saved.
+    """
+    path = out / REPORT_STATS_NPZ
+    stats = ReportStats.load(path) if path.is_file() else None
+    csv_note = ""
+    if (stats is None or stats.frames is None) and inputs.length > 1:
+        logger.info("report: reading %s for the frame map", EMBEDDINGS_CSV)
+        inputs.frames, csv_note = frames_from_csv(out, inputs)
+    if stats is None:
+        logger.info("report: %s is missing; computing the statistics", REPORT_STATS_NPZ)
+        stats = make_stats(out, inputs)
+    elif stats.frames is None:
+        frames, _ = frame_map(inputs, int(inputs.report["config"].get("seed", 0)))
+        if frames is not None:
+            logger.info("report: adding the frame map to %s", REPORT_STATS_NPZ)
+            stats = dataclasses.replace(stats, frames=frames)
+            stats.save(path)
+    if stats.frames is None and csv_note:
+        stats = dataclasses.replace(
+            stats, frames_note=f"{REPORT_STATS_NPZ} has no frame map and {EMBEDDINGS_CSV} cannot give it ({csv_note})"
+        )
+    return stats
+
+
 def rebuild_report(out_dir: str | Path) -> dict[str, Any]:
     """``framepick report OUTPUT_DIR``: rebuild report.html, plots/ and report.json from a finished run.
 
     Everything computed from embeddings is loaded (data/candidates.npz, data/report_stats.npz,
-    report.json's coverage numbers); only the page, the plots and the thumbnails are made again.
+    report.json's coverage numbers); only the page, the plots and the thumbnails are made again
+    (but for statistics an older or failed run did not save: see :func:`_saved_stats`).
     """
     from ..write import write_json
 
     out = Path(out_dir)
     inputs = read_inputs(out)
-    if (out / REPORT_STATS_NPZ).is_file():
-        stats = ReportStats.load(out / REPORT_STATS_NPZ)
-    else:  # the run's report failed before its statistics were saved: make them now, once
-        logger.info("report: %s is missing; computing the statistics", REPORT_STATS_NPZ)
-        stats = make_stats(out, inputs)
+    stats = _saved_stats(out, inputs)
     thumbnails, note = _thumbnails_for(inputs, out.resolve())
     build_report(out, inputs, thumbnails, note, rebuilt=True, stats=stats)
     write_json(out / "report.json", inputs.report)  # atomic

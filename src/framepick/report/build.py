@@ -21,10 +21,11 @@ from . import plots
 from .data import ReportInputs
 from .layout import Layout, plan_layout
 from .page import Drawn, plan_page
+from .projections import FrameMap
 from .render import render_page
 from .stats import REPORT_STATS_NPZ, ReportStats, compute_stats
 
-__all__ = ["build_report", "make_stats"]
+__all__ = ["CANDIDATES_PNG", "FRAMES_PNG", "build_report", "make_stats"]
 
 
 def _png_uri(path: Path) -> str:
@@ -38,18 +39,25 @@ def _count_per_source(inputs: ReportInputs) -> None:
         entry["selected_sequences"] = int((inputs.source[inputs.selected] == i).sum())
 
 
+FRAMES_PNG = "scatter_pca.png"  # the frame map
+CANDIDATES_PNG = "scatter_pca_candidates.png"  # the candidates' map
+
+
 def _draw(plots_dir: Path, inputs: ReportInputs, layout: Layout, stats: ReportStats) -> Drawn:
     """Every file under plots/, from the statistics (nothing here computes from embeddings)."""
     seed, shown, is_selected = layout.seed, layout.shown, layout.is_selected
     n, k = len(inputs), len(inputs.selected)
-    names = ["scatter_pca.png", *plots.plot_distances(plots_dir, stats.coverage, stats.arrays)]
+    frames, frames_note = _frame_map(inputs, stats)
+    names = _draw_frames(plots_dir / FRAMES_PNG, inputs, frames)
+    distances = plots.plot_distances(plots_dir, stats.coverage, stats.arrays)
     xy_all, ratio = stats.pca_xy, stats.pca_ratio
     pool_xy, pool_note = _pool_xy(inputs, stats)
     title = f"PCA of candidate embeddings: {k} selected of {n} (outlined)"  # the legend counts the datapool
     axes = (f"PC 1 ({ratio[0]:.0%} of variance)", f"PC 2 ({ratio[1]:.0%})")
     plots.plot_scatter(
-        plots_dir / names[0], xy_all, inputs.source, is_selected, inputs.source_names, title, axes, seed, pool_xy
+        plots_dir / CANDIDATES_PNG, xy_all, inputs.source, is_selected, inputs.source_names, title, axes, seed, pool_xy
     )
+    names += [CANDIDATES_PNG, *distances]
     projections = {"pca": xy_all[shown]}
     if stats.umap_xy is not None:
         projections["umap"] = stats.umap_xy
@@ -69,9 +77,49 @@ def _draw(plots_dir: Path, inputs: ReportInputs, layout: Layout, stats: ReportSt
         (plots_dir / "scatter_umap.png").unlink(missing_ok=True)
     timeline_sources = plots.plot_timeline(plots_dir / "video_sampling_timeline.png", inputs)
     names.append("video_sampling_timeline.png")
-    uris = (_png_uri(plots_dir / names[1]), _png_uri(plots_dir / names[2]))
+    uris = (_png_uri(plots_dir / distances[0]), _png_uri(plots_dir / distances[1]))
     shown_pool = pool_xy[layout.pool_shown] if len(pool_xy) else pool_xy
-    return Drawn(projections, ratio, stats.umap_note, names, timeline_sources, uris, shown_pool, pool_note)
+    return Drawn(
+        projections, ratio, stats.umap_note, names, timeline_sources, uris, shown_pool, pool_note, frames, frames_note
+    )
+
+
+def _frame_map(inputs: ReportInputs, stats: ReportStats) -> tuple[FrameMap | None, str]:
+    """The saved frame map when it belongs to this selection, and why it is not drawn otherwise."""
+    frames = stats.frames
+    if frames is None:
+        return None, stats.frames_note or "the run's statistics have no frame map"
+    if len(frames) and (
+        int(frames.sequence.max()) >= len(inputs.selected) or int(frames.offset.max()) >= inputs.length
+    ):
+        return None, f"its points in {REPORT_STATS_NPZ} do not belong to this selection (delete it and rerun)"
+    return frames, ""
+
+
+def _draw_frames(path: Path, inputs: ReportInputs, frames: FrameMap | None) -> list[str]:
+    """plots/scatter_pca.png: the selected sequences' frames as trails on the PCA of all candidate
+    frames. Returns its name; without a frame map, none (and an older file is removed)."""
+    if frames is None:
+        path.unlink(missing_ok=True)
+        return []
+    k, length = len(inputs.selected), inputs.length
+    if length == 1:
+        what = f"the {len(frames):,} selected frames"
+    else:
+        embedded = "" if len(frames) == k * length else " embedded"
+        what = f"the {len(frames):,}{embedded} frames of the {k:,} selected sequences"
+    ratio = frames.ratio
+    plots.plot_trails(
+        path,
+        frames.xy,
+        frames.sequence,
+        inputs.source[inputs.selected[frames.sequence]],
+        inputs.source,
+        inputs.source_names,
+        f"PCA of candidate frames: {what}",
+        (f"PC 1 ({ratio[0]:.0%} of the candidate frames' variance)", f"PC 2 ({ratio[1]:.0%})"),
+    )
+    return [path.name]
 
 
 def _pool_xy(inputs: ReportInputs, stats: ReportStats) -> tuple[np.ndarray, str]:

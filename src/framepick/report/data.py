@@ -4,6 +4,11 @@ A run makes :class:`ReportInputs` from its typed results in memory (:func:`input
 and writes ``data/candidates.csv`` (:func:`write_candidates_csv`, the readable twin of
 ``data/candidates.npz``); ``framepick report`` loads ``report.json`` and
 ``data/candidates.npz`` (:func:`read_inputs`), so both give the same page and the same numbers.
+
+The frame embeddings behind the candidates (:class:`CandidateFrames`, for the frame-level PCA
+map) are in memory during a run only: the run saves the map itself in ``data/report_stats.npz``.
+A rebuild of a run saved before that map existed reads them from ``data/embeddings.csv`` once
+(:func:`frames_from_csv`).
 """
 
 from __future__ import annotations
@@ -16,15 +21,27 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import OutputError
+from .. import embeddings_csv
+from ..errors import InputError, OutputError
 from ..results import CANDIDATES_NPZ, Candidates
+from ..sequences import SequenceLayout
 
 if TYPE_CHECKING:
     from ..pipeline import RunResult
 
-__all__ = ["CANDIDATES_CSV", "ReportInputs", "inputs_from_result", "read_inputs", "write_candidates_csv"]
+__all__ = [
+    "CANDIDATES_CSV",
+    "EMBEDDINGS_CSV",
+    "CandidateFrames",
+    "ReportInputs",
+    "frames_from_csv",
+    "inputs_from_result",
+    "read_inputs",
+    "write_candidates_csv",
+]
 
 CANDIDATES_CSV = "data/candidates.csv"
+EMBEDDINGS_CSV = "data/embeddings.csv"
 _CANDIDATE_FIELDS = (
     "candidate",
     "video_name",
@@ -34,6 +51,25 @@ _CANDIDATE_FIELDS = (
     "embeddings_row",
     "selected_rank",
 )
+
+
+@dataclass(frozen=True, eq=False)
+class CandidateFrames:
+    """Where each candidate's frame embeddings are: the frame-level PCA map is made of them.
+
+    A run passes its frame table's embeddings as they are (no copy); the rows of candidate ``i``
+    are ``rows[i]``, column ``j`` being the frame at ``offsets[j]`` of the sequence. ``embedded``
+    marks the rows that have an embedding (``embedding_frame_stride`` leaves the others zero).
+    """
+
+    embeddings: np.ndarray  # (N, D) frame embeddings
+    rows: np.ndarray  # (M, W) int64, rows of ``embeddings`` of each candidate's frames, in frame order
+    offsets: np.ndarray  # (W,) int64, each column's frame offset within its sequence
+    embedded: np.ndarray | None = None  # (N,) bool: rows with an embedding (None: every row)
+
+    def usable(self, rows: np.ndarray) -> np.ndarray:
+        """Which of ``rows`` (any shape) have an embedding."""
+        return np.ones(rows.shape, bool) if self.embedded is None else self.embedded[rows]
 
 
 @dataclass
@@ -50,6 +86,8 @@ class ReportInputs:
     embeddings_row: np.ndarray  # (M,) int, row of the first frame in data/embeddings.csv
     # (P, D) float32: the datapool's items from earlier runs, in the candidates' space (P may be 0)
     pool_embeddings: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    # the candidates' frame embeddings: a run's, in memory (None in a rebuild; see frames_from_csv)
+    frames: CandidateFrames | None = None
 
     def __len__(self) -> int:
         return len(self.source)
@@ -103,7 +141,11 @@ def _pool(candidates: Candidates) -> np.ndarray:
 def inputs_from_result(result: RunResult) -> ReportInputs:
     """The report's inputs from a finished run in memory: its summary and its candidates."""
     assert result.candidates is not None, "the run saves its candidates before the report"
-    return ReportInputs.from_candidates(result.report, result.candidates)
+    inputs = ReportInputs.from_candidates(result.report, result.candidates)
+    rows = result.sequences.rows
+    # References to the run's arrays, not copies: the report reads a sample and the selected frames
+    inputs.frames = CandidateFrames(result.table.embeddings, rows, np.arange(rows.shape[1]), result.table.embedded_mask)
+    return inputs
 
 
 def write_candidates_csv(path: Path, inputs: ReportInputs) -> None:
@@ -163,3 +205,30 @@ def read_inputs(out_dir: str | Path) -> ReportInputs:
             f"its candidates {inputs.embeddings.shape[1]}: rerun the selection"
         )
     return inputs
+
+
+def frames_from_csv(out: Path, inputs: ReportInputs) -> tuple[CandidateFrames | None, str]:
+    """The candidates' frame embeddings read back from ``data/embeddings.csv``; (None, why not) when
+    the file is gone or does not belong to ``data/candidates.npz``.
+
+    For a rebuild of a run whose ``data/report_stats.npz`` predates the frame map. The file holds
+    every usable frame that has an embedding, in input order, so a candidate's embedded frames are
+    the consecutive rows from its first frame's (``embeddings_row``): each of its frames, or with
+    ``embedding_frame_stride`` s the frames s apart (precomputed ``embeddings`` give every frame a row).
+    """
+    config = inputs.report["config"]
+    stride = 1 if config.get("embeddings") else max(1, int(config.get("embedding_frame_stride") or 1))
+    layout = SequenceLayout(inputs.length, stride)
+    offsets = np.array([o for o in range(inputs.length) if layout.embeds(o)], np.int64)
+    path = out / EMBEDDINGS_CSV
+    try:
+        table = embeddings_csv.read_embeddings_csv(path)
+    except InputError as exc:
+        return None, str(exc)
+    names = list(table)
+    rows = inputs.embeddings_row[:, None] + np.arange(len(offsets))
+    matrix = np.stack(list(table.values())) if names else np.zeros((0, 0), np.float32)
+    fits = matrix.shape[1] == inputs.embeddings.shape[1] and (len(rows) == 0 or int(rows.max()) < len(names))
+    if not fits or any(names[int(r)] != name for r, name in zip(inputs.embeddings_row, inputs.names)):
+        return None, f"'{path}' does not match {CANDIDATES_NPZ}"
+    return CandidateFrames(matrix, rows, offsets), ""

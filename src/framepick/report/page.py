@@ -8,6 +8,7 @@ where, where each map point and timeline mark lies. ``PageModel.summary`` is wha
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ from .layout import (
     allocate_thumbnails,
 )
 from .metrics import NN_SAMPLE
+from .projections import FrameMap
 from .strategy_views import StrategiesSection, plan_strategies
 
 __all__ = [
@@ -37,12 +39,14 @@ __all__ = [
     "TIMELINE_W",
     "Circle",
     "Drawn",
+    "FrameMapView",
     "MapView",
     "PageModel",
     "PairView",
     "Strip",
     "Thumb",
     "TimelineRow",
+    "Trail",
     "plan_page",
 ]
 
@@ -53,6 +57,7 @@ PALETTE = (
 MAP_W, MAP_H, MAP_PAD = 720.0, 460.0, 12.0
 TIMELINE_W = 640.0
 SOURCE_ROWS = 500  # sources listed in the summary table
+FRAME_MAP_POINTS = MAP_POINTS  # frames on the page's frame map: whole sequences, in selection order
 
 _COUNT_LABELS = {
     "sources": "sources",
@@ -88,6 +93,8 @@ class Drawn:
     distance_plots: tuple[str, str]  # data URIs of the before and after distance plots
     pool_xy: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # layout.pool_shown on the PCA map
     pool_note: str = ""  # why the datapool is not on the map, when it is not
+    frames: FrameMap | None = None  # the frame map (plots/scatter_pca.png); None: not drawn
+    frames_note: str = ""  # why not
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,28 @@ class MapView:
     name: str
     circles: tuple[Circle, ...]  # in drawing order: selected ones last, on top
     pool: tuple[tuple[float, float], ...] = ()  # datapool items (x, y), drawn under the selected points
+
+
+@dataclass(frozen=True)
+class Trail:
+    """One selected sequence on the frame map: its frames' points in frame order, in SVG pixels."""
+
+    rank: int
+    colour: str
+    points: tuple[tuple[float, float], ...]
+    title: str
+
+
+@dataclass(frozen=True)
+class FrameMapView:
+    """The frame map: the selected sequences' frames on the PCA of all candidate frames."""
+
+    trails: tuple[Trail, ...]  # in selection order
+    frames: int  # points drawn
+    selected: int  # selected sequences
+    length: int  # frames per sequence
+    candidate_frames: int  # the frames the PCA is of
+    ratio: tuple[float, float]  # their variance along each axis
 
 
 @dataclass(frozen=True)
@@ -195,6 +224,7 @@ class PageModel:
     pool_legend: str = ""  # the map legend's datapool entry ("" without a datapool on the map)
     datapool: str = ""  # the header's line on the datapool ("" without one)
     strategies: StrategiesSection | None = None  # the "Selection strategies" section (None: no section)
+    frame_map: FrameMapView | None = None  # the frame map (None: not drawn, the notes say why)
 
 
 # ----------------------------------------------------------------------------- planning
@@ -238,6 +268,73 @@ def _map_view(name: str, xy: np.ndarray, inputs: ReportInputs, layout: Layout, p
             )
         )
     return MapView(name, tuple(circles), pool)
+
+
+def _frame_cut(frames: FrameMap, cap: int) -> int:
+    """How many of the frame map's points to draw: whole sequences, in selection order, up to ``cap``."""
+    if len(frames) <= cap:
+        return len(frames)
+    return int(np.searchsorted(frames.sequence, frames.sequence[cap], side="left"))
+
+
+def _frame_map_view(inputs: ReportInputs, frames: FrameMap) -> FrameMapView:
+    """The frame map's trails, one per selected sequence (its frames joined in order)."""
+    end = _frame_cut(frames, FRAME_MAP_POINTS)
+    pts, seq = _scale(frames.xy[:end]), frames.sequence[:end]
+    bounds = np.r_[np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]]) if end else np.zeros(0, int), end]
+    trails = []
+    for a, b in itertools.pairwise(bounds.tolist()):
+        cand = int(inputs.selected[int(seq[a])])
+        missing = f" · {b - a} of its {inputs.length} frames have an embedding" if b - a < inputs.length else ""
+        trails.append(
+            Trail(
+                rank=int(seq[a]) + 1,
+                colour=colour(int(inputs.source[cand])),
+                points=tuple((float(x), float(y)) for x, y in pts[a:b]),
+                title=f"#{int(seq[a]) + 1} {inputs.label(cand)}{missing}",
+            )
+        )
+    ratio = (float(frames.ratio[0]), float(frames.ratio[1]))
+    return FrameMapView(tuple(trails), end, len(inputs.selected), inputs.length, frames.candidate_frames, ratio)
+
+
+def _frame_parts(
+    inputs: ReportInputs, drawn: Drawn, seed: int
+) -> tuple[FrameMapView | None, dict[str, Any] | None, list[str]]:
+    """The frame map's view, report.json's ``page.frame_map`` and its notes (what it leaves out, and why)."""
+    frames = drawn.frames
+    if frames is None:
+        return None, None, [f"plots/scatter_pca.png and the frame map are not drawn: {drawn.frames_note}."]
+    view = _frame_map_view(inputs, frames)
+    k, length = len(inputs.selected), inputs.length
+    notes = []
+    if len(frames) < k * length:
+        stride = int(inputs.report["config"].get("embedding_frame_stride") or 1)
+        why = f" (embedding_frame_stride={stride})" if stride > 1 else ""
+        notes.append(
+            f"{k * length - len(frames):,} of the {k * length:,} selected frames have no embedding{why}: "
+            "they are not on the frame map nor in plots/scatter_pca.png."
+        )
+    if frames.fit_frames < frames.candidate_frames:
+        notes.append(
+            f"The frame map's PCA is fitted on a random sample of {frames.fit_frames:,} of the "
+            f"{frames.candidate_frames:,} candidate frames (seed {seed})."
+        )
+    if view.frames < len(frames):
+        notes.append(
+            f"The frame map shows the first {len(view.trails):,} of the {k:,} selected sequences "
+            f"({view.frames:,} of {len(frames):,} frames)."
+        )
+    summary = {
+        "points": view.frames,
+        "frames": len(frames),
+        "sequences": len(view.trails),
+        "selected_sequences": k,
+        "candidate_frames": frames.candidate_frames,
+        "fit_frames": frames.fit_frames,
+        "pca_variance_ratio": list(view.ratio),
+    }
+    return view, summary, notes
 
 
 def _times(entry: dict[str, Any] | None) -> str:
@@ -562,13 +659,16 @@ def plan_page(
     numbers = _thumbnail_numbers(inputs, layout, used, total, budget_hit)
     coverage = report["metrics"]["coverage"]
     pool = _pool_parts(inputs, layout, drawn)
+    frame_map, frame_summary, frame_notes = _frame_parts(inputs, drawn, layout.seed)
     notes = (
         _sampling_notes(inputs, layout, coverage)
+        + frame_notes
         + _thumbnail_notes(inputs, layout, numbers["hover_thumbnails"], budget_hit)
         + _failure_notes(inputs, got, reader_note, drawn)
         + list(pool.notes)
     )
     summary = _summary(inputs, layout, drawn, thumbs, numbers, rebuilt) | {"notes": [n for n in notes if n]}
+    summary["frame_map"] = frame_summary
     if pool.summary is not None:
         summary["map"]["datapool"] = dict(pool.summary)
     strategies = plan_strategies(report)
@@ -613,4 +713,5 @@ def plan_page(
         pool_legend=pool.legend,
         datapool=pool.header,
         strategies=strategies,
+        frame_map=frame_map,
     )

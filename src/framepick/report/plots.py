@@ -8,6 +8,7 @@ global figure list.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ __all__ = [
     "plot_distances",
     "plot_scatter",
     "plot_timeline",
+    "plot_trails",
     "preload",
 ]
 
@@ -92,6 +94,12 @@ def _colormap(name: str) -> Any:
     return matplotlib.colormaps[name]
 
 
+def _source_colormap(source: np.ndarray) -> Any:
+    """The sources' colours: tab10 for up to ten sources among the candidates, else tab20. Decided
+    on all candidates, so a source has the same colour in every plot of a run."""
+    return _colormap("tab10" if len(np.unique(source)) <= 10 else "tab20")
+
+
 def plot_scatter(
     path: Path,
     xy: np.ndarray,
@@ -113,7 +121,7 @@ def plot_scatter(
         rest = np.flatnonzero(~selected)
         keep = np.random.default_rng(seed).choice(rest, min(len(rest), MAX_PLOT_POINTS), replace=False)
         shown = np.union1d(keep, np.flatnonzero(selected))
-    cmap = _colormap("tab10" if len(np.unique(source)) <= 10 else "tab20")
+    cmap = _source_colormap(source)
     present = np.unique(source[shown]) if len(shown) else np.zeros(0, int)
     pool = np.zeros((0, 2)) if pool_xy is None else np.asarray(pool_xy)
     legend = 0 < len(present) <= 20 or len(pool) > 0
@@ -139,6 +147,54 @@ def plot_scatter(
     _title(ax, title)
     if legend:
         _scatter_legend(ax, cmap, present if len(present) <= 20 else present[:0], source_names, pool_label)
+    _save(fig, path)
+
+
+def plot_trails(
+    path: Path,
+    xy: np.ndarray,
+    sequence: np.ndarray,
+    point_source: np.ndarray,
+    candidate_source: np.ndarray,
+    source_names: Sequence[str],
+    title: str,
+    axes: tuple[str, str],
+) -> None:
+    """Points coloured by source, each run of equal ``sequence`` joined in order by a thin line.
+
+    The frame map: a selected sequence's frames become one short trail, so how far a sequence
+    travels in embedding space and how the sequences spread are both visible. Whole sequences are
+    drawn, in order, up to MAX_PLOT_POINTS points (the title says so beyond). ``candidate_source``
+    (every candidate's source) picks the colours, so they match plots/scatter_pca_candidates.png.
+    """
+    from matplotlib.collections import LineCollection
+
+    cmap = _source_colormap(candidate_source)
+    if len(xy) > MAX_PLOT_POINTS:  # whole sequences only: cut where the first one beyond the cap starts
+        end = int(np.searchsorted(sequence, sequence[MAX_PLOT_POINTS], side="left"))
+        xy, sequence, point_source = xy[:end], sequence[:end], point_source[:end]
+        title += f" (the first {len(np.unique(sequence)):,} drawn: {end:,} frames)"
+    present = np.unique(point_source) if len(point_source) else np.zeros(0, int)
+    legend = 0 < len(present) <= 20
+    fig, ax = _figure(8, 6, right=1.9 if legend else 0.2, top=0.6)
+    colours = np.asarray(cmap(point_source % 20)) if len(xy) else np.zeros((0, 4))
+    # One collection of all trails and one scatter of all points: a call per sequence costs
+    # milliseconds each, and big runs select thousands.
+    starts = np.flatnonzero(np.r_[True, sequence[1:] != sequence[:-1]]) if len(sequence) else np.zeros(0, int)
+    bounds = np.r_[starts, len(sequence)]
+    runs = [(a, b) for a, b in itertools.pairwise(bounds.tolist()) if b - a > 1]
+    trails, trail_colours = [xy[a:b] for a, b in runs], [colours[a] for a, _ in runs]
+    if trails:
+        ax.add_collection(LineCollection(trails, colors=trail_colours, linewidths=0.8, alpha=0.7))
+    ax.scatter(xy[:, 0], xy[:, 1], s=12, c=colours, edgecolors="black", linewidths=0.25)
+    if len(xy):
+        ax.update_datalim(xy)  # collections alone do not widen the axes
+        ax.autoscale_view()
+    ax.set_xlabel(axes[0])
+    ax.set_ylabel(axes[1])
+    _title(ax, title)
+    if legend:
+        _scatter_legend(ax, cmap, present, source_names, "")
     _save(fig, path)
 
 

@@ -16,7 +16,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from .page import MAP_H, MAP_W, TIMELINE_W, MapView, PageModel, PairView, Strip, Thumb, TimelineRow
+from .page import MAP_H, MAP_W, TIMELINE_W, FrameMapView, MapView, PageModel, PairView, Strip, Thumb, TimelineRow
 from .strategy_views import (
     CANDIDATES_COLOUR,
     CHART_H,
@@ -95,6 +95,38 @@ def _pool_crosses(pool: tuple[tuple[float, float], ...]) -> str:
     under the selected points, over the others (they mark what earlier runs already picked)."""
     crosses = "".join(f'<path d="M{x - 3:.1f} {y - 3:.1f}l6 6m0-6l-6 6"/>' for x, y in pool)
     return f'<g class="pool" data-n="{len(pool)}" stroke="#000" stroke-width="1.3" opacity=".6">{crosses}</g>'
+
+
+def _trail(points: tuple[tuple[float, float], ...]) -> str:
+    """A sequence's frames: a thin line through them in order (``<polyline>``, from two frames on) and
+    a dot on each (one ``<path>`` of zero-length strokes with round caps: one element, not one per frame)."""
+    line = ""
+    if len(points) > 1:
+        line = '<polyline points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in points) + '"/>'
+    return line + '<path d="' + "".join(f"M{x:.1f} {y:.1f}h0" for x, y in points) + '"/>'
+
+
+def _frame_map(view: FrameMapView | None) -> str:
+    """The frame map section: the selected sequences' frames on the PCA of all candidate frames, one
+    trail (``<g class="trail">``, hover for its sequence) per sequence, in the sources' colours."""
+    if view is None:
+        return '<p class="muted" id="frame-map-missing">Not drawn: the notes in the summary say why.</p>'
+    k, length = view.selected, view.length
+    what = f"all {k:,} selected frames" if length == 1 else f"the frames of the {k:,} selected sequences"
+    joined = "" if length == 1 else " The frames of each sequence are joined in order: one trail per sequence."
+    parts = [
+        f'<p class="muted">{view.frames:,} points: {what} on the PCA of all {view.candidate_frames:,} '
+        f"candidate frames (axes explain {view.ratio[0]:.0%} and {view.ratio[1]:.0%} of their variance), "
+        f"coloured by source.{joined} Hover a trail for its sequence; hovering a filmstrip marks its trail.</p>",
+        f'<svg class="fmap" id="map-frames" viewBox="0 0 {MAP_W:.0f} {MAP_H:.0f}" width="{MAP_W:.0f}" '
+        f'height="{MAP_H:.0f}" role="img" aria-label="PCA map of the selected frames">',
+    ]
+    parts += [
+        f'<g class="trail" data-rank="{t.rank}" stroke="{t.colour}"><title>{_e(t.title)}</title>{_trail(t.points)}</g>'
+        for t in view.trails
+    ]
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 def _tabs(model: PageModel) -> str:
@@ -322,6 +354,7 @@ def render_page(model: PageModel) -> str:
         "tabs": _tabs(model),
         "maps": "".join(_map_svg(view, visible=(i == 0)) for i, view in enumerate(model.maps)),
         "legend": _legend(model),
+        "frame_map": _frame_map(model.frame_map),
         "coverage_table": _coverage_table(model, model.coverage["selected"]),
         "before_png": model.distance_plots[0],
         "after_png": model.distance_plots[1],

@@ -36,4 +36,12 @@
     el.addEventListener('mouseenter',function(){mark(true);});
     el.addEventListener('mouseleave',function(){mark(false);});
   });
+  document.querySelectorAll('.strip[data-rank]').forEach(function(el){
+    function mark(on){
+      var sel='svg.fmap g[data-rank="'+el.dataset.rank+'"]';
+      document.querySelectorAll(sel).forEach(function(g){g.classList.toggle('hl',on);});
+    }
+    el.addEventListener('mouseenter',function(){mark(true);});
+    el.addEventListener('mouseleave',function(){mark(false);});
+  });
 })();

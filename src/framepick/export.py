@@ -1,0 +1,329 @@
+"""Import files for labeling tools (``export_format``): CVAT, Label Studio and FiftyOne.
+
+A selection is only useful once people label it, so the run writes, next to the files it
+hands over (the dumped frames in ``data/sampled/``, the clips in ``data/clips/``), the file
+each tool reads to take them in, in the tool's own documented format, carrying for every
+frame or clip where it came from (source, frame indices) and why it is there (its sequence
+and that sequence's selection rank). Nothing here decodes a source: the frames and clips are
+already written; only a clip's key frames are read back, because CVAT's video manifest
+lists them.
+
+Files, relative to the output folder (see docs/reference.md, "Labeling tools"):
+
+- CVAT: ``data/sampled/manifest.jsonl`` (an image-task dataset manifest); for clips, a video
+  manifest beside each clip (``data/clips/{clip}.jsonl``, CVAT takes one video per task) and
+  ``data/clips/cvat_tasks.json``, the list of those tasks.
+- Label Studio: ``label_studio_tasks.json`` in ``data/sampled/`` and ``data/clips/``: tasks in
+  Label Studio's JSON format, media referenced as local files.
+- FiftyOne: ``samples.json`` in the same folders, each folder then a
+  ``fiftyone.types.LegacyFiftyOneDataset`` directory (clips: with ``metadata.json`` and
+  ``frames/``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote
+
+from PIL import Image
+
+from ._log import logger
+from .config import Config
+from .errors import OutputError
+
+__all__ = [
+    "CLIPS_FOLDER",
+    "CVAT_MANIFEST_VERSION",
+    "FRAMES_FOLDER",
+    "LABEL_STUDIO_URL_PREFIX",
+    "Item",
+    "local_files_url",
+    "write_exports",
+]
+
+FRAMES_FOLDER = "data/sampled"  # where dump_dataset writes the frames (write.dump_frames)
+CLIPS_FOLDER = "data/clips"  # where export_clips writes the clips (clips.clip_relpath)
+CVAT_MANIFEST_VERSION = "1.1"  # the newest manifest version CVAT reads (utils/dataset_manifest)
+LABEL_STUDIO_URL_PREFIX = "/data/local-files/?d="  # Label Studio's local-files URL
+
+
+@dataclass(frozen=True)
+class Item:
+    """One file handed to the tools: a dumped frame or a clip, and where it came from.
+
+    ``sequence`` is the candidate id of its sequence (``candidate`` in data/candidates.csv),
+    ``rank`` that sequence's place in the selection (1 = picked first, ``selected_rank``).
+    """
+
+    path: str  # relative to the output folder, with '/'
+    sequence: int
+    rank: int
+    source: str
+    first: int  # frame index in the source (a frame: its own)
+    last: int
+    frame_name: str | None = None  # frames only
+    position: int | None = None  # a frame's place in its sequence, from 0
+    seconds: float | None = None  # a video frame's timestamp
+
+    def fields(self) -> dict[str, Any]:
+        """The framepick fields every tool gets, under the same names everywhere."""
+        out: dict[str, Any] = {"sequence": self.sequence, "rank": self.rank, "source": self.source}
+        if self.frame_name is None:
+            out |= {"first_frame": self.first, "last_frame": self.last}
+        else:
+            out |= {"frame_index": self.first, "frame_name": self.frame_name, "position": self.position}
+            if self.seconds is not None:
+                out["timestamp_sec"] = self.seconds
+        return out
+
+
+def write_exports(
+    out: Path, config: Config, report: dict[str, Any], candidates: Sequence[int]
+) -> dict[str, dict[str, str]] | None:
+    """Write the import files of ``config.export_formats`` into the output folder ``out``.
+
+    ``report`` is the run's report.json dictionary (its ``sequences`` in selection order, and
+    ``clips`` when clips were written); ``candidates`` the candidate id of each selected
+    sequence, in the same order. Records ``report["exports"]`` ({tool: {"frames"|"clips":
+    path}}) and returns it; None when no tool is asked for. Called once the frames and clips
+    are on disk: every file an import file names is checked to exist, so a tool is never
+    handed a missing file.
+    """
+    formats = config.export_formats
+    if not formats:
+        return None
+    frames = _frame_items(report["sequences"], candidates, config.output_image_format) if config.dump_dataset else []
+    clips = _clip_items(report, candidates) if config.export_clips else []
+    if config.export_clips and report.get("clips") is None:
+        logger.warning("export_format: export_clips is on but this run recorded no clips: no import files for clips")
+    exports: dict[str, dict[str, str]] = {tool: {} for tool in formats}  # the config refuses nothing to hand over
+    handed = [("frames", frames, FRAMES_FOLDER)] if config.dump_dataset else []
+    handed += [("clips", clips, CLIPS_FOLDER)] if clips else []
+    for kind, items, folder in handed:
+        _check_exist(out, items, kind)
+        for tool in formats:
+            exports[tool][kind] = _WRITERS[tool, kind](out, items, folder)
+    report["exports"] = exports
+    if any(exports.values()):
+        logger.info("labeling tool files: %s", "; ".join(f"{t}: {', '.join(p.values())}" for t, p in exports.items()))
+    return exports
+
+
+def _dumped_name(name: str, image_format: str) -> str:
+    """The file a frame was dumped to: its name, ``.jpg`` for ``output_image_format=jpg``
+    (the rule of ``write.dump_frames``)."""
+    return name.rsplit(".", 1)[0] + ".jpg" if image_format == "jpg" else name
+
+
+def _frame_items(sequences: Sequence[Mapping[str, Any]], candidates: Sequence[int], image_format: str) -> list[Item]:
+    """Every selected frame in selection order (sequence by sequence, frame order within)."""
+    items = []
+    for rank, (entry, candidate) in enumerate(zip(sequences, candidates, strict=True), start=1):
+        seconds = entry.get("frame_timestamps_sec") or [None] * len(entry["frame_names"])
+        for position, (name, index, sec) in enumerate(zip(entry["frame_names"], entry["frame_indices"], seconds)):
+            items.append(
+                Item(
+                    path=f"{FRAMES_FOLDER}/{_dumped_name(name, image_format)}",
+                    sequence=int(candidate),
+                    rank=rank,
+                    source=entry["video_name"],
+                    first=int(index),
+                    last=int(index),
+                    frame_name=name,
+                    position=position,
+                    seconds=sec,
+                )
+            )
+    return items
+
+
+def _clip_items(report: Mapping[str, Any], candidates: Sequence[int]) -> list[Item]:
+    """The clips report.json lists, each tied to its sequence by (source, first, last frame).
+
+    A clip the clip writer could not make (an ``error``, no file) is left out with a warning,
+    as the clip writer itself goes on: one bad source must not cost the run its other outputs.
+    """
+    ranks = {
+        (entry["video_name"], int(entry["frame_indices"][0]), int(entry["frame_indices"][-1])): (rank, int(cand))
+        for rank, (entry, cand) in enumerate(zip(report["sequences"], candidates, strict=True), start=1)
+    }
+    items = []
+    for clip in report.get("clips") or []:
+        if clip.get("error") is not None:
+            logger.warning(
+                "export_format: clip %s was not written (%s); not in the import files", clip["path"], clip["error"]
+            )
+            continue
+        key = (clip["source"], int(clip["first"]), int(clip["last"]))
+        if key not in ranks:
+            raise OutputError(f"export_format: clip '{clip['path']}' matches no selected sequence")
+        rank, candidate = ranks[key]
+        items.append(Item(PurePosixPath(clip["path"]).as_posix(), candidate, rank, key[0], key[1], key[2]))
+    return sorted(items, key=lambda item: item.rank)
+
+
+def _check_exist(out: Path, items: Sequence[Item], kind: str) -> None:
+    missing = [item.path for item in items if not (out / item.path).is_file()]
+    if missing:
+        raise OutputError(
+            f"export_format: {len(missing)} selected {kind} were not written (first: '{missing[0]}'); "
+            "no import file may name a missing file"
+        )
+
+
+def _relative(item: Item, folder: str) -> str:
+    return str(PurePosixPath(item.path).relative_to(folder))
+
+
+def _write_jsonl(path: Path, lines: Sequence[Any]) -> None:
+    """One compact JSON value a line, as CVAT's manifests require (no line may wrap)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        for line in lines:
+            fh.write(json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        json.dump(data, fh, indent=1, ensure_ascii=False, allow_nan=False)
+        fh.write("\n")
+
+
+# --- CVAT -------------------------------------------------------------------------------------
+
+
+def _cvat_images(out: Path, items: Sequence[Item], folder: str) -> str:
+    """CVAT's dataset manifest for an image task (docs.cvat.ai, "Dataset manifest").
+
+    A version line, a type line, then one line per image: ``name`` (path from the manifest's
+    folder, without extension), ``extension`` (with the dot), ``width``, ``height`` and the
+    optional ``meta`` dict, where framepick's fields go under ``framepick``. Lines are in
+    selection order, so CVAT's "predefined" sorting shows the most informative sequences
+    first. The sizes are read from the dumped files' headers (no decoding).
+    """
+    lines: list[dict[str, Any]] = [{"version": CVAT_MANIFEST_VERSION}, {"type": "images"}]
+    for item in items:
+        stem, dot, ext = _relative(item, folder).rpartition(".")
+        with Image.open(out / item.path) as image:
+            width, height = image.size
+        lines.append(
+            {
+                "name": stem,
+                "extension": dot + ext,
+                "width": width,
+                "height": height,
+                "meta": {"framepick": item.fields()},
+            }
+        )
+    path = f"{folder}/manifest.jsonl"
+    _write_jsonl(out / path, lines)
+    return path
+
+
+def _cvat_video_manifest(video: Path) -> list[dict[str, Any]]:
+    """CVAT's dataset manifest for one video: header lines, then each key frame's number,
+    pts and checksum (md5 of the decoded RGB picture, as CVAT's ``md5_hash`` computes it), the
+    seek points CVAT's server checks the manifest against."""
+    import av  # PyAV, already framepick's decoder; imported here: only clips need it
+
+    width = height = length = 0
+    keys: list[dict[str, Any]] = []
+    with av.open(str(video)) as container:
+        for number, frame in enumerate(container.decode(video=0)):
+            width, height, length = frame.width, frame.height, number + 1
+            if frame.key_frame:
+                checksum = hashlib.md5(frame.to_image().tobytes(), usedforsecurity=False).hexdigest()
+                keys.append({"number": number, "pts": int(frame.pts or 0), "checksum": checksum})
+    properties = {"name": video.name, "resolution": [width, height], "length": length}
+    return [{"version": CVAT_MANIFEST_VERSION}, {"type": "video"}, {"properties": properties}, *keys]
+
+
+def _cvat_videos(out: Path, items: Sequence[Item], folder: str) -> str:
+    """A video manifest beside each clip, and ``cvat_tasks.json``: one task per clip (CVAT's
+    video tasks hold one video each), named so CVAT's task list sorts by rank and says
+    where the clip is from, with the clip, its manifest and framepick's fields."""
+    tasks = []
+    width = len(str(max((item.rank for item in items), default=0)))
+    for item in items:
+        manifest = item.path.rsplit(".", 1)[0] + ".jsonl"
+        _write_jsonl(out / manifest, _cvat_video_manifest(out / item.path))
+        name = f"framepick {item.rank:0{width}d}: {item.source} frames {item.first}-{item.last}"
+        tasks.append({"name": name, "video": _relative(item, folder), "manifest": manifest[len(folder) + 1 :]})
+        tasks[-1] |= item.fields()
+    path = f"{folder}/cvat_tasks.json"
+    _write_json(out / path, tasks)
+    return path
+
+
+# --- Label Studio -----------------------------------------------------------------------------
+
+
+def local_files_url(path: str) -> str:
+    """Label Studio's URL of a file under its local-files document root: ``d`` is the path,
+    percent-encoded (a name may hold ``&``, ``#`` or spaces) but for its ``/``."""
+    return LABEL_STUDIO_URL_PREFIX + quote(path, safe="/")
+
+
+def _label_studio(key: str) -> Callable[[Path, Sequence[Item], str], str]:
+    """Label Studio's JSON task list (labelstud.io/guide/tasks, "Basic Label Studio JSON
+    format"): one task a file, ``data`` holding the media under ``key`` (``$image`` or
+    ``$video`` in the labeling config) and framepick's fields beside it. Media are local-files
+    URLs whose ``d`` is the path from the output folder, which must therefore be Label
+    Studio's ``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT`` (labelstud.io/guide/storage, "Tasks
+    with local storage file references")."""
+
+    def write(out: Path, items: Sequence[Item], folder: str) -> str:
+        tasks = [{"data": {key: local_files_url(item.path), **item.fields()}} for item in items]
+        path = f"{folder}/label_studio_tasks.json"
+        _write_json(out / path, tasks)
+        return path
+
+    return write
+
+
+# --- FiftyOne ---------------------------------------------------------------------------------
+
+
+def _fiftyone(video: bool) -> Callable[[Path, Sequence[Item], str], str]:
+    """A ``fiftyone.types.LegacyFiftyOneDataset`` directory (FiftyOne's
+    ``LegacyFiftyOneDatasetImporter``): ``samples.json`` is ``{"samples": [...]}``, each
+    sample its ``filepath`` relative to the folder, ``tags`` and framepick's fields, which
+    FiftyOne adds to the dataset's schema as it reads them. No ``metadata.json`` "version":
+    that is what keeps ``fo.types.FiftyOneDataset`` on this importer too. Videos need
+    ``metadata.json`` with ``media_type: video`` and each sample a ``frames`` file
+    (``{"frames": {}}``: no frame labels yet)."""
+
+    def write(out: Path, items: Sequence[Item], folder: str) -> str:
+        samples = []
+        for item in items:
+            sample: dict[str, Any] = {"filepath": _relative(item, folder), "tags": []}
+            if video:
+                frames = f"frames/{_relative(item, folder).rsplit('.', 1)[0]}.json"
+                _write_json(out / folder / frames, {"frames": {}})
+                sample["frames"] = frames
+            samples.append(sample | item.fields())
+        if video:
+            _write_json(out / folder / "metadata.json", {"media_type": "video"})
+        path = f"{folder}/samples.json"
+        _write_json(out / path, {"samples": samples})
+        return path
+
+    return write
+
+
+_Writer = Callable[[Path, Sequence[Item], str], str]
+
+_WRITERS: dict[tuple[str, str], _Writer] = {
+    ("cvat", "frames"): _cvat_images,
+    ("cvat", "clips"): _cvat_videos,
+    ("label_studio", "frames"): _label_studio("image"),
+    ("label_studio", "clips"): _label_studio("video"),
+    ("fiftyone", "frames"): _fiftyone(video=False),
+    ("fiftyone", "clips"): _fiftyone(video=True),
+}
