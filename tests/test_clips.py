@@ -324,3 +324,70 @@ def test_frames_of_different_sizes_make_no_clip(tmp_path: Path) -> None:
     assert first["method"] == "encode" and (tmp_path / "out" / first["path"]).is_file()
     assert second["method"] is None and second["error"] == "frame 2 is 32x48, the clip's first 32x32"
     assert not (tmp_path / "out" / second["path"]).exists()
+
+
+def test_sources_that_share_a_stem_keep_their_extension() -> None:
+    """cam0.mp4, cam0.mkv, the frame folder cam0 and a loose cam0.jpg would all be cam0-{first}-{last}.mp4."""
+    root = Path("in")
+    sources = [
+        Source("video", root / "cam0.mp4", "cam0.mp4"),
+        Source("video", root / "Cam0.MKV", "Cam0.MKV"),  # clashes too on case-insensitive file systems
+        Source("frames", root / "cam0", "cam0"),
+        Source("image", root / "cam0.jpg", "cam0.jpg"),
+        Source("video", root / "d/cam1.mp4", "d/cam1.mp4"),
+        Source("frames", root / "d/cam1.x", "d/cam1.x"),  # a folder's dot is no extension
+    ]
+    assert framepick.clips.shared_stems(sources) == {"cam0"}
+    names = [clip_relpath(s, 40, 49, 100, keep_extension=True) for s in sources]
+    assert names == [
+        "data/clips/cam0-mp4-040-049.mp4",
+        "data/clips/Cam0-MKV-040-049.mp4",
+        "data/clips/cam0-040-049.mp4",
+        "data/clips/cam0-jpg-040-049.mp4",
+        "data/clips/d/cam1-mp4-040-049.mp4",
+        "data/clips/d/cam1.x-040-049.mp4",
+    ]
+    assert [clip_relpath(s, 40, 49, 100) for s in sources[4:]] == [
+        "data/clips/d/cam1-040-049.mp4",
+        "data/clips/d/cam1.x-040-049.mp4",
+    ]
+
+
+def test_clips_of_sources_with_one_stem_are_all_written(tmp_path: Path) -> None:
+    """Two videos, a frame folder and a loose image named cam0, and a frame folder named like a
+    kept extension (cam0-mp4): every clip has its own file, holding its own source's frames."""
+    root = tmp_path / "in"
+    root.mkdir()
+    _video(root / "cam0.mp4", _frames(20, 0), VIDEOS["bframes.mp4"])
+    _video(root / "cam0.mkv", _frames(20, 20), VIDEOS["bframes.mp4"])
+    for folder, start in (("cam0", 40), ("cam0-mp4", 60)):
+        (root / folder).mkdir()
+        for i, rgb in enumerate(_frames(10, start)):
+            Image.fromarray(rgb).save(root / folder / f"frame_{i:03d}.png")
+    Image.fromarray(_frames(1, 80)[0]).save(root / "cam0.jpg")  # one frame: no sequence, still a stem
+    out = tmp_path / "out"
+    overrides = {"input_dir": str(root), "output_dir": str(out), "selected_sequence_length": LENGTH}
+    overrides |= {"stopping_condition.n_samples": 1.0, "export_clips": True, "model.input_size": 32}
+    overrides |= {"export_format": "cvat"}
+    framepick.run(load_config(overrides=overrides), embedder=FakeEmbedder())
+    entries = _entries(out)
+    paths = [e["path"] for e in entries]
+    assert len(entries) == 6 and len(set(paths)) == 6 and all(e["method"] for e in entries)
+    assert set(paths) == {p.relative_to(out).as_posix() for p in (out / "data/clips").glob("*.mp4")}
+    by_source = {(e["source"], e["first"]): e["path"].removeprefix("data/clips/") for e in entries}
+    # cam0.mp4's frames 0-9 and the folder cam0-mp4 both make cam0-mp4-00-09.mp4: the later one gets -2
+    guarded = sorted([by_source.pop(("cam0.mp4", 0)), by_source.pop(("cam0-mp4", 0))])
+    assert guarded == ["cam0-mp4-00-09-2.mp4", "cam0-mp4-00-09.mp4"]
+    assert by_source == {
+        ("cam0.mp4", 10): "cam0-mp4-10-19.mp4",
+        ("cam0.mkv", 0): "cam0-mkv-00-09.mp4",
+        ("cam0.mkv", 10): "cam0-mkv-10-19.mp4",
+        ("cam0", 0): "cam0-00-09.mp4",
+    }
+    for entry in entries:
+        want = _source_frames(root, entry["source"])[entry["first"] : entry["last"] + 1]
+        got = decode_all(out / entry["path"])
+        assert len(got) == LENGTH and min(_psnr(w, g) for w, g in zip(want, got)) >= MIN_PSNR_DB, entry
+    tasks = json.loads((out / "data/clips/cvat_tasks.json").read_text())
+    assert sorted(f"data/clips/{t['video']}" for t in tasks) == sorted(paths)
+    assert len({t["manifest"] for t in tasks}) == 6

@@ -24,7 +24,7 @@ def test_defaults_match_spec() -> None:
     assert cfg.output_image_format == "png"
     assert cfg.seed == 0
     assert cfg.min_distance is None and cfg.n_samples == 10
-    assert cfg.model.input_size == 224
+    assert cfg.model.input_size is None and cfg.model.size == 224
 
 
 def test_words_are_yaml_scalars_and_nested_keys() -> None:

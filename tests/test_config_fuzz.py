@@ -33,6 +33,8 @@ def _bad_values(key: str) -> st.SearchStrategy[str]:
         return st.one_of(path_junk, st.sampled_from(["", "  ", "null", "~"]))
     if key in OPTIONAL_PATH_KEYS:
         return st.one_of(path_junk, st.sampled_from(["", "  "]))
+    if key == "model.input_size":  # none is allowed (the model's own size)
+        return st.one_of(junk, numbers, st.sampled_from(["", "true", "false", "3.0", "1.5", "0x", "-1", "31", "1025"]))
     if key == "ray.num_gpus_per_embedder":
         return st.one_of(junk, st.sampled_from(["", "true", "null", "-2", "-0.5", "abc"]))
     if key in ("method", "output_image_format", "model.name", "model.device", "model.engine", "executor"):

@@ -135,7 +135,7 @@ def test_a_pool_from_another_model_is_refused(halves: tuple[Path, Path], tmp_pat
 
 def test_model_input_size_is_part_of_the_signature(tmp_path: Path) -> None:
     pool = open_datapool(tmp_path, "efficientnet-lite0 at 224 px", 4)
-    pool.append(np.ones((1, 4), np.float32), [(["a.png"], "a.png")], {"time": "t"})
+    pool.append(np.ones((1, 4), np.float32), [(["a.png"], "a.png", ["00"])], {"time": "t"})
     with pytest.raises(DatapoolError, match=r"at 224 px.*this run uses efficientnet-lite0 at 160 px"):
         open_datapool(tmp_path, "efficientnet-lite0 at 160 px", 4)
     with pytest.raises(DatapoolError, match="8-dim"):
@@ -302,3 +302,23 @@ def test_similarity_queries_from_a_folder_and_from_an_embeddings_csv(halves: tup
         embedder=FakeEmbedder(),
     )
     np.testing.assert_array_equal(again.selection.indices, result.selection.indices)
+
+
+def test_the_pool_matches_frames_by_content_not_by_name(tmp_path: Path) -> None:
+    """Week 2 holds a cam0.mp4 too: its frames are new, though their names equal week 1's; a copy
+    of week 1's video under another name is recognised."""
+    week1, week2 = tmp_path / "week1", tmp_path / "week2"
+    scene_video(week1 / "cam0.mp4", ["checker", "stripes"], 12, size=64)
+    scene_video(week2 / "cam0.mp4", ["noise", "circles"], 12, size=64)  # same name, other frames
+    shutil.copy2(week1 / "cam0.mp4", week2 / "old.mp4")  # week 1's frames under another name
+    pool = tmp_path / "pool"
+    first = framepick.run(_config(week1, tmp_path / "one", pool, 24), embedder=FakeEmbedder())
+    assert len(first.selection.indices) == 6  # all of week 1
+    second = framepick.run(
+        _config(week2, tmp_path / "two", pool, None, **{"stopping_condition.min_distance": 1e-6}),
+        embedder=FakeEmbedder(),
+    )
+    report = json.loads((tmp_path / "two" / "report.json").read_text())
+    assert report["candidates_excluded"]["already in the datapool"] == 6  # old.mp4's sequences, by content
+    picked = {second.sources[int(second.sequences.source[s])].name for s in second.selection.indices}
+    assert picked == {"cam0.mp4"} and len(second.selection.indices) == 6

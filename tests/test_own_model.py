@@ -153,7 +153,7 @@ def test_kind_is_told_by_content_not_extension(tmp_path: Path) -> None:
     onnx_as_pt = _onnx(tmp_path / "model.pt", Tiny(), 32)
     script_as_onnx = _torchscript(tmp_path / "model.onnx", Tiny())
     assert own_model(onnx_as_pt, engine="onnx").signature.startswith("own-onnx/")
-    assert own_model(script_as_onnx).signature.startswith("own-torchscript/")
+    assert own_model(script_as_onnx, 32).signature.startswith("own-torchscript/")
     pixels = _pixels(2, 32)
     expected = _reference(Tiny(), pixels)
     for path in (onnx_as_pt, script_as_onnx):
@@ -228,7 +228,7 @@ def test_bad_models_fail_at_start_in_one_line(tmp_path: Path, case: str, message
 def test_file_problems_are_found_without_loading_the_model(tmp_path: Path, case: str) -> None:
     """The cache key is computed before anything is decoded: a broken file fails right there."""
     with pytest.raises(ModelError):
-        own_model(_bad_model(tmp_path, case))
+        own_model(_bad_model(tmp_path, case), 32)
 
 
 def test_engine_must_fit_the_file(tmp_path: Path) -> None:
@@ -237,9 +237,21 @@ def test_engine_must_fit_the_file(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"model.engine=torch cannot run an ONNX model.path; use auto or onnx"):
         own_model(onnx_file, engine="torch")
     with pytest.raises(ModelError, match=r"model.engine=onnx cannot run a TorchScript model.path; use auto or torch"):
-        own_model(script_file, engine="onnx")
+        own_model(script_file, 32, engine="onnx")
     with pytest.raises(ModelError, match=r"an ONNX model.path runs on the CPU"):
         own_model(onnx_file, device="cuda")
+
+
+def test_a_dynamic_input_needs_model_input_size(tmp_path: Path) -> None:
+    """No fixed size in the file and none in the configuration: a one-line error, not a silent 224."""
+    dynamic = _onnx(tmp_path / "dynamic.onnx", Tiny(), dynamic=True)
+    script = _torchscript(tmp_path / "m.pt", Tiny())
+    for path in (dynamic, script):
+        with pytest.raises(ModelError, match=r"dynamic input\): set model.input_size") as info:
+            own_model(path)
+        assert "\n" not in str(info.value)
+    fixed = _onnx(tmp_path / "fixed.onnx", Tiny(), 32)
+    assert own_model(fixed).input_size == 32  # a fixed size needs nothing
 
 
 # --- whole runs -------------------------------------------------------------------------------

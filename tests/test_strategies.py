@@ -319,3 +319,69 @@ def test_pool_continues_diversity_and_counts_new_picks_only() -> None:
         nearest[i] = -1
     np.testing.assert_array_equal(got.selection.indices, expected)
     assert got.strategies[0]["objective"]["before"] > got.strategies[0]["objective"]["after"]
+
+
+def test_value_csv_with_a_bom_and_missing_tokens(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes("\ufefffilenames,u,w\na.png,1.5,x\nb.png,NaN,\nc.png,n/a,y\nd.png,2,NULL\n".encode())
+    columns, report = read_value_csv(path, ["a.png", "b.png", "c.png", "d.png"], "scores")
+    assert report["rows_matched"] == 4
+    np.testing.assert_array_equal(columns["u"].numeric, [1.5, np.nan, np.nan, 2.0])  # still numeric
+    np.testing.assert_array_equal(columns["w"].codes, [0, -1, 1, -1])
+
+
+def test_zero_weights_fall_back_to_diversity_not_file_order() -> None:
+    x = _points(400, 8, seed=9)
+    weights = np.zeros(400)
+    weights[[10, 20]] = 1.0
+    values = FrameValues(scores={"u": Column.from_numbers(weights)})
+    strategies = _strategies(_div(), _on("SCORES", "u", type="WEIGHTS"))
+    got = select_with_strategies(x, _seqs(400, 1), values, strategies, n_samples=12, min_distance=None)
+    picks = got.selection.indices.tolist()
+    assert set(picks[:2]) == {10, 20}  # the two positive weights first
+    rest = picks[2:]
+    assert rest != list(range(10)) and max(rest) > 50  # then spread by diversity, not 0, 1, 2, ...
+    # each later pick is the farthest remaining point from the selection so far (zero weight ties)
+    chosen = picks[:2]
+    for p in rest:
+        d = np.min(np.linalg.norm(x[:, None] - x[chosen][None], axis=2), axis=1)
+        d[chosen] = -1
+        assert np.isclose(d[p], d.max(), rtol=1e-5)
+        chosen.append(p)
+
+
+def test_ties_without_diversity_are_a_seeded_draw() -> None:
+    sharp = np.full(300, 50.0)
+    values = FrameValues(metadata={"lightly.sharpness": Column.from_numbers(sharp)})
+    strategies = _strategies(_on("METADATA", "lightly.sharpness", type="THRESHOLD", threshold=10, operation="BIGGER"))
+    a = select_with_strategies(_points(300), _seqs(300, 1), values, strategies, n_samples=10, min_distance=None, seed=1)
+    b = select_with_strategies(_points(300), _seqs(300, 1), values, strategies, n_samples=10, min_distance=None, seed=1)
+    c = select_with_strategies(_points(300), _seqs(300, 1), values, strategies, n_samples=10, min_distance=None, seed=2)
+    np.testing.assert_array_equal(a.selection.indices, b.selection.indices)
+    assert (
+        a.selection.indices.tolist() != list(range(10)) and a.selection.indices.tolist() != c.selection.indices.tolist()
+    )
+
+
+def test_embeddings_with_nan_are_refused() -> None:
+    x = _points(10)
+    x[3, 2] = np.nan
+    with pytest.raises(Exception, match="NaN or infinite"):
+        select_with_strategies(x, _seqs(10, 1), FrameValues(), None, n_samples=2, min_distance=None)
+
+
+def test_value_files_are_checked_before_decoding(tmp_path: Path) -> None:
+    from framepick.strategies import check_value_files
+
+    meta = tmp_path / "m.csv"
+    meta.write_text("filenames,weather,speed\na.png,day,3\nb.png,night,fast\n")
+    ok = _strategies(_on("METADATA", "weather", type="BALANCE", target={"day": 1.0}))
+    check_value_files(ok, str(meta), None)
+    with pytest.raises(ConfigError, match=r"has no column 'wether'; its columns: speed, weather"):
+        check_value_files(_strategies(_on("METADATA", "wether", type="WEIGHTS")), str(meta), None)
+    with pytest.raises(ConfigError, match="needs numbers"):
+        check_value_files(
+            _strategies(_on("METADATA", "speed", type="THRESHOLD", threshold=1, operation="BIGGER")), str(meta), None
+        )
+    with pytest.raises(Exception, match="cannot read scores file"):
+        check_value_files(_strategies(_on("SCORES", "u", type="WEIGHTS")), None, str(tmp_path / "missing.csv"))

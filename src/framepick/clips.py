@@ -30,6 +30,7 @@ stage, into the folder the outputs are assembled in, so they move into place wit
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -53,6 +54,7 @@ __all__ = [
     "MIN_PSNR_DB",
     "RETRY_CRF",
     "clip_relpath",
+    "shared_stems",
     "write_clips",
 ]
 
@@ -71,40 +73,72 @@ _BT709 = 1  # AVCOL_SPC_BT709 = AVCOL_PRI_BT709 = AVCOL_TRC_BT709
 _LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
 
 
-def clip_relpath(source: Source, first: int, last: int, n_frames: int) -> str:
+def clip_relpath(source: Source, first: int, last: int, n_frames: int, *, keep_extension: bool = False) -> str:
     """Where the clip of frames ``first..last`` of ``source`` goes, relative to the output folder.
 
     ``data/clips/{source path without extension}-{first}-{last}.mp4``, the indices zero-padded
     to the width of the source's frame count, as video frame names are
     (``drive/cam0-0040-0049.mp4`` holds frames 40-49 of ``drive/cam0.mp4``). Frame folders
-    keep their path; a loose image loses its extension.
+    keep their path; a loose image loses its extension. ``keep_extension``: the extension
+    stays in the name, after a dash (``drive/cam0-mp4-0040-0049.mp4``), as in video frame
+    names; :func:`write_clips` asks for it for every source whose path without extension
+    another source of the run shares (:func:`shared_stems`). A frame folder has none to keep.
     """
     width = len(str(n_frames))
-    stem = (
-        source.name.rsplit(".", 1)[0]
-        if source.kind != "frames" and "." in source.name.rsplit("/", 1)[-1]
-        else source.name
-    )
+    stem = _stem(source)
+    if keep_extension and stem != source.name:
+        stem = f"{stem}-{source.name[len(stem) + 1 :]}"
     return f"{CLIPS_DIR}/{stem}-{first:0{width}d}-{last:0{width}d}.mp4"
+
+
+def shared_stems(sources: Sequence[Source]) -> frozenset[str]:
+    """The paths without extension (letter case aside) that two or more of ``sources`` share:
+    ``cam0.mp4``, ``cam0.mkv``, a loose ``cam0.jpg`` and the frame folder ``cam0`` would all
+    have their clips at ``data/clips/cam0-{first}-{last}.mp4``. Their clips keep the extension.
+    Letter case aside, since ``Cam0.mp4`` and ``cam0.mkv`` clash on case-insensitive file systems."""
+    counts = Counter(_stem(source).casefold() for source in sources)
+    return frozenset(stem for stem, n in counts.items() if n > 1)
+
+
+def _stem(source: Source) -> str:
+    """The source's path without its extension (a frame folder's path as it is)."""
+    last = source.name.rsplit("/", 1)[-1]
+    return source.name.rsplit(".", 1)[0] if source.kind != "frames" and "." in last else source.name
+
+
+def _unused(rel: str, used: set[str]) -> str:
+    """``rel``, or ``rel`` with ``-2``, ``-3``... before ``.mp4`` where a clip of this run already
+    has that name (letter case aside): a last guard, after :func:`shared_stems`, against names
+    that still meet (a frame folder named ``cam0-mp4`` beside ``cam0.mp4`` and ``cam0.mkv``)."""
+    base, n = rel.removesuffix(".mp4"), 1
+    while rel.casefold() in used:
+        n += 1
+        rel = f"{base}-{n}.mp4"
+    used.add(rel.casefold())
+    return rel
 
 
 def write_clips(out: Path, sources: Sequence[Source], table: FrameTable, rows: np.ndarray) -> list[dict[str, Any]]:
     """Write a clip of each sequence under ``out`` and return ``report.json``'s ``clips`` entries.
 
     ``rows``: the frame-table rows of the selected sequences, one sequence a row, in selection
-    order (the entries keep it). Each entry has ``path`` (relative to ``out``), ``source``,
-    ``first``, ``last``, ``frames``, ``method`` (``copy`` or ``encode``), ``codec``, ``crf``
-    (None for a copy), ``pix_fmt``, ``fps`` and ``psnr_db`` (the worst frame's; None when every
-    frame is identical to the source's). A clip that failed has ``method`` None and an
-    ``error``, and no file: one bad source must not cost the run its other outputs.
+    order (the entries keep it). Each entry has ``path`` (relative to ``out``, from
+    :func:`clip_relpath`; no two alike), ``source``, ``first``, ``last``, ``frames``, ``method``
+    (``copy`` or ``encode``), ``codec``, ``crf`` (None for a copy), ``pix_fmt``, ``fps`` and
+    ``psnr_db`` (the worst frame's; None when every frame is identical to the source's). A clip
+    that failed has ``method`` None and an ``error``, and no file: one bad source must not cost
+    the run its other outputs.
     """
     counts = np.bincount(table.source, minlength=len(sources))
+    shared = shared_stems(sources)
+    used: set[str] = set()
     entries: list[dict[str, Any]] = []
     for seq in np.asarray(rows).reshape(len(rows), -1):
         src = int(table.source[seq[0]])
         source = sources[src]
         indices = [int(i) for i in table.index[seq]]
-        rel = clip_relpath(source, indices[0], indices[-1], int(counts[src]))
+        keep = _stem(source).casefold() in shared
+        rel = _unused(clip_relpath(source, indices[0], indices[-1], int(counts[src]), keep_extension=keep), used)
         entry: dict[str, Any] = {
             "path": rel,
             "source": source.name,

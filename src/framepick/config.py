@@ -130,6 +130,18 @@ def _bool(value: Any) -> Any:
     return value if isinstance(value, bool) else _REJECT
 
 
+DEFAULT_INPUT_SIZE = 224
+
+
+def _optional_int(low: int, high: int) -> Callable[[Any], Any]:
+    def accept(value: Any) -> Any:
+        if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+            return None
+        return int(value) if _is_int(value) and low <= value <= high else _REJECT
+
+    return accept
+
+
 def _gpus(value: Any) -> Any:
     if _is_number(value) and (value >= 0 or value == -1):
         return float(value)
@@ -486,8 +498,13 @@ class ModelConfig:
     """The embedding model and how it runs."""
 
     name: str = field(default="efficientnet-lite0", metadata=_about(_choice("efficientnet-lite0"), "embedding model"))
-    input_size: int = field(
-        default=224, metadata=_about(_ints(32, 1024), "square resolution frames are resized to for the model")
+    input_size: int | None = field(
+        default=None,
+        metadata=_about(
+            Rule("an integer in [32, 1024], or none", _optional_int(32, 1024)),
+            "square resolution frames are resized to for the model; none: 224 for the built-in model, a "
+            "model.path model's own fixed size (a model with a dynamic input size needs it set)",
+        ),
     )
     batch_size: int = field(default=32, metadata=_about(_ints(1, 4096), "frames per inference batch"))
     device: str = field(
@@ -530,6 +547,11 @@ class ModelConfig:
         ),
     )
 
+    @property
+    def size(self) -> int:
+        """The built-in model's input size: ``input_size``, 224 when none is given."""
+        return self.input_size if self.input_size is not None else DEFAULT_INPUT_SIZE
+
     def __post_init__(self) -> None:
         _check_fields(self, "model.")
         if self.path is None and (self.mean is not None or self.std is not None):
@@ -551,9 +573,7 @@ class RayConfig:
             "start a local Ray with this machine's CPUs and GPUs",
         ),
     )
-    num_cpus_per_task: int = field(
-        default=1, metadata=_about(_ints(1, 1024), "CPUs each decoding task reserves")
-    )
+    num_cpus_per_task: int = field(default=1, metadata=_about(_ints(1, 1024), "CPUs each decoding task reserves"))
     num_gpus_per_embedder: float = field(
         default=-1.0,
         metadata=_about(

@@ -3,7 +3,9 @@
 A run with ``datapool=DIR`` treats the pool's items as already selected: diversity continues
 from their embeddings (so nothing near them is picked again), sequences holding a frame that
 is already in the pool are not candidates, and ``n_samples`` counts new frames only. When the
-run has written its outputs, its new picks are appended.
+run has written its outputs, its new picks are appended. A frame is "in the pool" by its
+content digest (the one the duplicate check uses), not by its name: names are relative to an
+input folder, and two weeks of recordings both hold a ``cam0.mp4``.
 
 The pool is one file, ``DIR/datapool.npz`` (embeddings + a JSON description), replaced
 atomically: a reader, or a run that is killed, sees the old pool or the new one, never a
@@ -40,6 +42,7 @@ class PoolItem:
     frame_names: tuple[str, ...]
     video_name: str
     run: int
+    frame_digests: tuple[str, ...] = ()  # hex content digests of the frames, what a later run matches on
 
 
 @dataclass
@@ -67,16 +70,21 @@ class Datapool:
                 "use the pool's model settings or another datapool folder"
             )
 
-    def frame_names(self) -> set[str]:
-        return {name for item in self.items for name in item.frame_names}
+    def frame_digests(self) -> set[str]:
+        return {digest for item in self.items for digest in item.frame_digests}
 
-    def append(self, embeddings: np.ndarray, items: Sequence[tuple[Sequence[str], str]], run: dict[str, Any]) -> None:
-        """Add one run's picks and write the pool at once (atomic replace); nothing is written for no picks."""
+    def append(
+        self, embeddings: np.ndarray, items: Sequence[tuple[Sequence[str], str, Sequence[str]]], run: dict[str, Any]
+    ) -> None:
+        """Add one run's picks, ``(frame names, video name, frame digests)`` each, and write the pool
+        at once (atomic replace); nothing is written for no picks."""
         if len(items) == 0:
             return
         new = np.asarray(embeddings, np.float32).reshape(len(items), -1)
         merged = np.concatenate([self.embeddings.reshape(-1, new.shape[1]), new])
-        all_items = self.items + [PoolItem(tuple(names), video, len(self.runs)) for names, video in items]
+        index = len(self.runs)
+        added = [PoolItem(tuple(names), video, index, tuple(digests)) for names, video, digests in items]
+        all_items = self.items + added
         runs = [*self.runs, dict(run, items=len(items))]
         _write(self.path, self.signature, merged, all_items, runs)
         self.embeddings, self.items, self.runs = merged, all_items, runs
@@ -90,7 +98,15 @@ def _write(
         "signature": signature,
         "dim": int(embeddings.shape[1]),
         "runs": runs,
-        "items": [{"frame_names": list(i.frame_names), "video_name": i.video_name, "run": i.run} for i in items],
+        "items": [
+            {
+                "frame_names": list(i.frame_names),
+                "video_name": i.video_name,
+                "run": i.run,
+                "frame_digests": list(i.frame_digests),
+            }
+            for i in items
+        ],
     }
     with atomic_open(path, "wb") as fh:
         np.savez(fh, meta=np.array(json.dumps(meta)), embeddings=embeddings)
@@ -109,7 +125,10 @@ def open_datapool(folder: str | Path, signature: str, dim: int | None = None) ->
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             embeddings = np.asarray(data["embeddings"], np.float32)
-        items = [PoolItem(tuple(i["frame_names"]), str(i["video_name"]), int(i["run"])) for i in meta["items"]]
+        items = [
+            PoolItem(tuple(i["frame_names"]), str(i["video_name"]), int(i["run"]), tuple(i["frame_digests"]))
+            for i in meta["items"]
+        ]
         runs = list(meta["runs"])
         stored, version = str(meta["signature"]), int(meta["version"])
     except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -473,7 +473,7 @@ def _own_engine(kind: str, engine: str, device: str) -> str:
 
 def own_model(
     path: str | os.PathLike[str],
-    input_size: int = 224,
+    input_size: int | None = None,
     engine: str = "auto",
     device: str = "auto",
     mean: tuple[float, float, float] | None = None,
@@ -488,7 +488,7 @@ def own_model(
 
 def create_own_embedder(
     path: str | os.PathLike[str],
-    input_size: int = 224,
+    input_size: int | None = None,
     engine: str = "auto",
     device: str = "auto",
     *,

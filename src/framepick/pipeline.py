@@ -42,7 +42,14 @@ from .results import (
 )
 from .select import Selection, select
 from .sequences import SequenceLayout, Sequences, make_sequences, sequence_embeddings
-from .strategies import FrameValues, StrategyOutcome, frame_values, query_embeddings, select_with_strategies
+from .strategies import (
+    FrameValues,
+    StrategyOutcome,
+    check_value_files,
+    frame_values,
+    query_embeddings,
+    select_with_strategies,
+)
 from .table import FrameTable, build_table
 from .thumbnails import Thumbnails, from_reader, source_reader
 from .write import dump_frames, write_embeddings_csv, write_json, write_lines, write_metadata_csv
@@ -130,6 +137,7 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
             raise InputError(_nothing_found(config, found.skipped))
         logger.info("%d sources", len(sources))
 
+        check_value_files(config.selection.strategies, config.metadata, config.scores)  # before hours of decoding
         pool = open_datapool(config.datapool, _pool_signature(config, embedder)) if config.datapool else None
         with _timed(timings, "decode_embed"):
             tick = (lambda n: progress("embed", n, None)) if progress else None
@@ -217,8 +225,8 @@ def _select(
     )
     in_pool = None
     if pool is not None and len(pool):
-        known = pool.frame_names()
-        framed = np.fromiter((name in known for name in table.names), bool, len(table.names))
+        known = pool.frame_digests()
+        framed = np.fromiter((d.hex() in known for d in table.digests), bool, len(table.digests))
         in_pool = framed[seqs.rows].any(axis=1)
     outcome = select_with_strategies(
         seq_emb,
@@ -256,7 +264,7 @@ def _model(config: Config, loaded: Embedder | None) -> Embedder | None:
             std=model.std,
             cache_dir=export_dir,
         )
-    return create_embedder(model.engine, model.input_size, model.device, export_dir=export_dir)
+    return create_embedder(model.engine, model.size, model.device, export_dir=export_dir)
 
 
 def _pool_signature(config: Config, embedder: Embedder | None) -> str:
@@ -275,7 +283,7 @@ def _pool_signature(config: Config, embedder: Embedder | None) -> str:
     elif model.path is not None:
         space = own_model(model.path, model.input_size, model.engine, model.device, model.mean, model.std).space
     else:
-        space = f"{config.model.name} at {config.model.input_size} px"
+        space = f"{config.model.name} at {config.model.size} px"
     return space if config.normalize_embeddings else space + ", not normalised"
 
 
@@ -285,7 +293,10 @@ def _add_to_pool(result: RunResult) -> None:
     if pool is None:
         return
     before = len(pool)
-    items = [(entry.frame_names, entry.video_name) for entry in result.summary.sequences]  # type: ignore[union-attr]
+    rows = result.sequences.rows[result.selection.indices]
+    entries = result.summary.sequences  # type: ignore[union-attr]
+    digests = result.table.digests
+    items = [(e.frame_names, e.video_name, [digests[r].hex() for r in row]) for e, row in zip(entries, rows)]
     record = run_record(str(result.config.input_dir), str(result.config.output_dir))
     pool.append(result.sequence_embeddings[result.selection.indices], items, record)
     logger.info("datapool %s: %d items before, %d added", pool.folder, before, len(pool) - before)
@@ -301,14 +312,14 @@ def _signature(config: Config, embedder: Embedder | None) -> str:
     from .embed import own_model
 
     if config.embeddings is not None:
-        return f"scan-only/{config.model.input_size}"  # JPEG statistics depend on the decode scale
+        return f"scan-only/{config.model.size}"  # JPEG statistics depend on the decode scale
     model = config.model
     if embedder is not None:
         signature = embedder.signature
     elif model.path is not None:
         signature = own_model(model.path, model.input_size, model.engine, model.device, model.mean, model.std).signature
     else:
-        signature = embedder_signature(model.engine, model.input_size, model.device) or model.engine
+        signature = embedder_signature(model.engine, model.size, model.device) or model.engine
     return signature + _layout(config).key
 
 
@@ -318,8 +329,10 @@ def _decode_and_embed(
     """Per-source results from the cache where possible, scanning and embedding the rest.
 
     The model is only loaded when some source is not cached, and never with precomputed
-    ``embeddings``. Returns the results, the embedding dimension, the work counts and the
-    embedder (None when none was loaded).
+    ``embeddings``; with ``executor=ray`` it is loaded by the Ray actors instead of here
+    (:mod:`framepick.distributed`), and the cache, written here, is keyed by what they loaded.
+    Returns the results, the embedding dimension, the work counts and the embedder (None
+    when none was loaded here).
     """
     model = config.model
     cache_root = resolve_cache_dir(config.cache_dir)
@@ -335,7 +348,8 @@ def _decode_and_embed(
     if cache is not None:
         logger.info("cache %s: %d of %d sources cached", cache.root, work["sources_from_cache"], len(sources))
     embedder = given if config.embeddings is None else None  # precomputed embeddings: no model runs
-    if todo and embedder is None:
+    on_ray = config.executor == "ray"
+    if todo and embedder is None and not on_ray:
         embedder = _model(config, None)
         expected = embedder.signature + _layout(config).key if embedder is not None else None
         if cache is not None and expected is not None and expected != cache.signature:
@@ -360,17 +374,22 @@ def _decode_and_embed(
         chosen = [sources[i] for i in todo]
         layout = _layout(config)
         embeds = layout.embeds if layout.strided else None
+        options: dict[str, Any] = {"batch_size": model.batch_size, "progress": tick, "on_source_done": done}
+        options.update(embed_frame=embeds, thumbnails=_thumbnails_while_scanning(chosen), decode_size=model.size)
+
+        def rekey(info: Any) -> None:  # Ray: store under what the actors loaded (auto resolves there)
+            nonlocal cache
+            if cache is not None and info.signature + layout.key != cache.signature:
+                cache = EmbeddingCache(cache.root.parent, info.signature + layout.key)
+
         with writer:
-            fresh = embed_sources(
-                chosen,
-                embedder,
-                batch_size=model.batch_size,
-                progress=tick,
-                on_source_done=done,
-                embed_frame=embeds,
-                thumbnails=_thumbnails_while_scanning(chosen),
-                decode_size=model.input_size,
-            )
+            if on_ray:
+                from .distributed import ModelSpec, embed_sources_ray
+
+                spec = embedder if embedder is not None or config.embeddings else ModelSpec.from_config(config)
+                fresh = embed_sources_ray(chosen, spec, config.ray, on_model=rekey, **options)
+            else:
+                fresh = embed_sources(chosen, embedder, **options)
         for future in stored:
             future.result()  # a failure to write is logged by the cache; anything else is raised here
         for i, result in zip(todo, fresh):

@@ -27,14 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from ._linalg import fit_pca, min_sq_distances
+from ._linalg import fit_pca, min_sq_distances, row_blocks
 from ._log import logger
 from ._strategies import Balance, combined_greedy
 from .config import BUILTIN_METADATA, Strategy, StrategyInput
 from .discover import scan_input
 from .embed import Embedder, embed_sources
 from .embeddings_csv import read_embeddings_csv
-from .errors import ConfigError, InputError, NoCandidatesError
+from .errors import ConfigError, InputError, NoCandidatesError, SelectionError
 from .select import Selection, resolve_selection_dim, target_count
 from .sequences import Sequences
 
@@ -42,6 +42,7 @@ __all__ = [
     "Column",
     "FrameValues",
     "StrategyOutcome",
+    "check_value_files",
     "frame_values",
     "query_embeddings",
     "read_value_csv",
@@ -51,6 +52,8 @@ __all__ = [
 DEFAULT_STRATEGIES = (Strategy(StrategyInput("EMBEDDINGS"), "DIVERSITY"),)
 _EXAMPLES = 5  # unmatched names shown in messages and report.json
 _BINS = 20  # histogram bins of numeric inputs in report.json
+_ZERO_PENALTY = -1e6  # log of an objective of 0: below any real log-objective (|log| < 100), still finite
+_MISSING = frozenset({"", "nan", "na", "n/a", "null", "none"})  # cells that mean "no value" (any case)
 
 
 @dataclass
@@ -64,6 +67,8 @@ class Column:
 
     @classmethod
     def from_strings(cls, values: Sequence[str]) -> Column:
+        """Cells as written; empty, NaN, NA, N/A, null and none (any case) are no value."""
+        values = ["" if v.strip().lower() in _MISSING else v for v in values]
         present = [v for v in values if v != ""]
         categories = sorted(set(present))
         lookup = {c: i for i, c in enumerate(categories)}
@@ -112,7 +117,7 @@ def read_value_csv(path: str | Path, names: Sequence[str], what: str) -> tuple[d
     """
     index = {name: i for i, name in enumerate(names)}
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
+        with open(path, encoding="utf-8-sig", newline="") as fh:  # -sig: files saved by Excel start with a BOM
             reader = csv.reader(fh)
             header = [h.strip() for h in next(reader, [])]
             if "filenames" not in header:
@@ -154,6 +159,43 @@ def read_value_csv(path: str | Path, names: Sequence[str], what: str) -> tuple[d
     return {h: Column.from_strings(v) for h, v in values.items()}, report
 
 
+def check_value_files(strategies: Sequence[Strategy] | None, metadata: str | None, scores: str | None) -> None:
+    """Before any decoding: every column a strategy names exists in its file, and holds numbers
+    where the strategy needs numbers (a wrong key would otherwise surface after hours of decoding)."""
+    files = {"METADATA": metadata, "SCORES": scores}
+    tables: dict[str, dict[str, Column]] = {}
+    for strategy in strategies or ():
+        given = strategy.input
+        path = files.get(given.type)
+        builtin = given.type == "METADATA" and given.column in BUILTIN_METADATA
+        if path is None:
+            continue
+        if given.type not in tables:
+            tables[given.type] = _all_columns(path, given.type.lower())
+        column = tables[given.type].get(given.column or "")
+        if column is None and not builtin:
+            known = ", ".join(sorted(tables[given.type])) or "none"
+            raise ConfigError(f"{strategy.label}: '{path}' has no column '{given.column}'; its columns: {known}")
+        if column is not None and strategy.type in ("WEIGHTS", "THRESHOLD"):
+            _numbers(column, strategy, f"{given.type} {given.column}")
+
+
+def _all_columns(path: str, what: str) -> dict[str, Column]:
+    """Every column of a value file, over all its rows (names not matched yet)."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.reader(fh))
+    except OSError as exc:
+        raise InputError(f"cannot read {what} file '{path}': {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{what} file '{path}' is not a UTF-8 text file") from None
+    header = [h.strip() for h in rows[0]] if rows else []
+    if "filenames" not in header:
+        raise InputError(f"{what} file '{path}' has no 'filenames' column: its first line must name the columns")
+    body = [r for r in rows[1:] if len(r) == len(header)]
+    return {h: Column.from_strings([r[i].strip() for r in body]) for i, h in enumerate(header) if h != "filenames"}
+
+
 def frame_values(
     names: Sequence[str],
     video_names: Sequence[str],
@@ -190,8 +232,23 @@ def sequence_categories(codes: np.ndarray, seqs: Sequences) -> np.ndarray:
     if len(seqs) == 0:
         return np.zeros(0, np.int32)
     block = codes[seqs.rows]  # (M, L)
-    counts = (block[:, :, None] == block[:, None, :]).sum(axis=2)  # (M, L): how often each frame's value occurs
-    best = block[np.arange(len(block)), counts.argmax(axis=1)]
+    m, length = block.shape
+    # per (sequence, value): how many frames have it and the first frame that does, from one
+    # stable sort of each row; O(M·L log L) time and O(M·L) memory, whatever the number of values
+    order = np.argsort(block, axis=1, kind="stable")
+    ranked = np.take_along_axis(block, order, axis=1)
+    starts = np.ones((m, length), bool)
+    starts[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
+    run_id = np.cumsum(starts, axis=1) - 1  # index of each position's run of equal values
+    flat = (np.arange(m)[:, None] * length + run_id).ravel()
+    counts = np.bincount(flat, minlength=m * length).reshape(m, length)
+    first = np.full(m * length, length, np.int64)
+    np.minimum.at(first, flat, order.ravel())  # earliest frame holding each run's value
+    first = first.reshape(m, length)
+    key = counts * (length + 1) - np.minimum(first, length)  # most frames, then the earliest frame
+    best_run = key.argmax(axis=1)
+    best_pos = first[np.arange(m), best_run]
+    best = block[np.arange(m), np.minimum(best_pos, length - 1)]
     return np.where((block < 0).any(axis=1), -1, best).astype(np.int32)
 
 
@@ -240,10 +297,14 @@ class _Plan:
         self.allowed &= ~mask
 
     def add_static(self, strength: float, objective: np.ndarray) -> None:
+        """``strength * log(objective)``, with an objective of 0 as a large finite penalty instead of
+        -inf: a zero weight ranks a candidate below every positive one, and among such
+        candidates the other objectives (diversity) still decide, instead of the file order."""
         if strength == 0:
             return
-        with np.errstate(divide="ignore"):
-            term = strength * np.log(np.where(np.isnan(objective), 0.0, objective))
+        positive = np.where(np.isnan(objective), 0.0, objective) > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            term = strength * np.where(positive, np.log(np.where(positive, objective, 1.0)), _ZERO_PENALTY)
         self.static = term if self.static is None else self.static + term
 
 
@@ -262,6 +323,12 @@ def _balance_codes(column: Column, seqs: Sequences, strategy: Strategy) -> tuple
         raise ConfigError(f"{strategy.label}: BALANCE needs categories, but this key holds numbers")
     assert strategy.target is not None
     named = [value for value, _ in strategy.target]
+    unknown = [value for value in named if value not in set(column.categories)]
+    if unknown:
+        logger.warning(
+            "%s: no frame has the value %s (values here: %s)",
+            strategy.label, ", ".join(repr(v) for v in unknown), ", ".join(repr(c) for c in column.categories[:10]),
+        )  # fmt: skip
     lookup = {value: j for j, value in enumerate(named)}
     remap = np.array([lookup.get(c, len(named)) for c in column.categories] + [-1], np.int32)
     per_seq = sequence_categories(column.codes, seqs)
@@ -319,6 +386,10 @@ def _plan(
     return plan
 
 
+def _permuted(balance: Balance, order: np.ndarray) -> Balance:
+    return Balance(balance.categories[order], balance.target, balance.strength)
+
+
 def _reduced(x: np.ndarray, pool: np.ndarray | None, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Candidates (and the pool, in the same axes) in ``dim`` principal components fitted on the candidates."""
     if dim <= 0 or dim >= x.shape[1] or len(x) <= 1:
@@ -355,6 +426,8 @@ def select_with_strategies(
     m = len(x)
     if m == 0:
         raise NoCandidatesError("no candidate sequence: lower selected_sequence_length")
+    if not all(np.isfinite(x[rows]).all() for rows in row_blocks(m)):
+        raise SelectionError("embeddings contain NaN or infinite values")
     plan = _plan(x, seqs, values, strategies, queries or {}, in_pool)
     n_allowed = int(plan.allowed.sum())
     if n_allowed == 0:
@@ -371,17 +444,23 @@ def select_with_strategies(
     if not plan.allowed[first]:
         choices = np.flatnonzero(plan.allowed)
         first = int(choices[rng.integers(len(choices))])
+    strength = diversity.strength if diversity is not None else 0.0
+    # Without diversity, candidates with equal objectives tie; the kernel takes the lowest index,
+    # i.e. the first video's first sequences. A seeded shuffle makes such ties a random draw.
+    order = rng.permutation(m) if strength == 0 else None
     picks, radii, by_distance = combined_greedy(
-        xs,
+        xs if order is None else xs[order],
         k,
-        diversity=diversity.strength if diversity is not None else 0.0,
-        static=plan.static,
-        allowed=None if plan.allowed.all() else plan.allowed,
-        balances=plan.balances,
+        diversity=strength,
+        static=plan.static if order is None or plan.static is None else plan.static[order],
+        allowed=None if plan.allowed.all() else plan.allowed if order is None else plan.allowed[order],
+        balances=plan.balances if order is None else [_permuted(b, order) for b in plan.balances],
         pool=ps,
-        first=first,
+        first=first if order is None else int(np.argsort(order)[first]),
         min_distance=-1.0 if distance is None else float(distance),
     )
+    if order is not None:
+        picks = order[picks]
     if by_distance:
         reason = "min_distance"
     elif len(picks) == n_allowed and (requested is None or requested >= n_allowed):
@@ -456,7 +535,7 @@ def _entry_report(entry: dict[str, Any], picks: np.ndarray, allowed: np.ndarray)
             if reached
             else "could not reach its target: too few candidates of " + ", ".join(repr(s) for s in short)
         )
-        if not reached:
+        if not reached and entry["strategy"]["strategy"].get("strength", 1.0) > 0:
             logger.warning("%s %s", entry["label"], out["message"])
         return out
     if kind == "THRESHOLD":

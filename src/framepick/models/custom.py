@@ -268,7 +268,7 @@ class OwnModel:
 
 
 def describe_own_model(
-    file: ModelFile, input_size: int, mean: Triple | None, std: Triple | None, *, engine: str, compute: str
+    file: ModelFile, input_size: int | None, mean: Triple | None, std: Triple | None, *, engine: str, compute: str
 ) -> OwnModel:
     """``file`` at its input size: the model's own when fixed (square only: the decoders make
     square frames), else ``input_size``; ImageNet mean/std when not given."""
@@ -279,6 +279,11 @@ def describe_own_model(
             "frames: export the model with a square or dynamic input size"
         )
     size = height or width or input_size
+    if size is None:
+        raise ModelError(
+            f"model '{file.path.name}' takes frames of any size (a dynamic input): set model.input_size "
+            "to the size it expects, e.g. model.input_size=224"
+        )
     return OwnModel(file, size, mean or IMAGENET_MEAN, std or IMAGENET_STD, engine, compute)
 
 

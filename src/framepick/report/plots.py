@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .page import PALETTE
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -29,6 +31,7 @@ __all__ = [
     "plot_timeline",
     "plot_trails",
     "preload",
+    "source_colours",
 ]
 
 MAX_PLOT_POINTS = 50_000  # points drawn in a static scatter plot: all selected, a seeded sample of the rest
@@ -88,16 +91,14 @@ def _hist(ax: Any, values: np.ndarray, edges: np.ndarray, **style: Any) -> None:
     ax.hist(values, edges, histtype="stepfilled", **style)
 
 
-def _colormap(name: str) -> Any:
-    import matplotlib
-
-    return matplotlib.colormaps[name]
+_PALETTE_RGBA = np.array([[int(c[i : i + 2], 16) / 255 for i in (1, 3, 5)] + [1.0] for c in PALETTE])
 
 
-def _source_colormap(source: np.ndarray) -> Any:
-    """The sources' colours: tab10 for up to ten sources among the candidates, else tab20. Decided
-    on all candidates, so a source has the same colour in every plot of a run."""
-    return _colormap("tab10" if len(np.unique(source)) <= 10 else "tab20")
+def source_colours(source: np.ndarray | Sequence[int]) -> np.ndarray:
+    """RGBA (n x 4) of each source index: the page's colour of that source
+    (:func:`.page.colour`, ``PALETTE[src % 20]``), so a source has one colour in every plot and
+    on the page, whichever sources have candidates or are drawn. Only sources 20 apart share one."""
+    return _PALETTE_RGBA[np.asarray(source, dtype=np.int64).reshape(-1) % len(_PALETTE_RGBA)]
 
 
 def plot_scatter(
@@ -121,14 +122,13 @@ def plot_scatter(
         rest = np.flatnonzero(~selected)
         keep = np.random.default_rng(seed).choice(rest, min(len(rest), MAX_PLOT_POINTS), replace=False)
         shown = np.union1d(keep, np.flatnonzero(selected))
-    cmap = _source_colormap(source)
     present = np.unique(source[shown]) if len(shown) else np.zeros(0, int)
     pool = np.zeros((0, 2)) if pool_xy is None else np.asarray(pool_xy)
     legend = 0 < len(present) <= 20 or len(pool) > 0
     fig, ax = _figure(8, 6, right=1.9 if legend else 0.2)
     # One call for the rest and one for the selected (drawn on top), coloured per point:
     # a call per source costs milliseconds each, and runs of loose images have thousands.
-    colours = np.asarray(cmap(source[shown] % 20))
+    colours = source_colours(source[shown])
     rest, chosen = ~selected[shown], selected[shown]
     faded = colours[rest].copy()
     faded[:, 3] = 0.35
@@ -146,7 +146,7 @@ def plot_scatter(
     ax.set_ylabel(axes[1])
     _title(ax, title)
     if legend:
-        _scatter_legend(ax, cmap, present if len(present) <= 20 else present[:0], source_names, pool_label)
+        _scatter_legend(ax, present if len(present) <= 20 else present[:0], source_names, pool_label)
     _save(fig, path)
 
 
@@ -164,12 +164,12 @@ def plot_trails(
 
     The frame map: a selected sequence's frames become one short trail, so how far a sequence
     travels in embedding space and how the sequences spread are both visible. Whole sequences are
-    drawn, in order, up to MAX_PLOT_POINTS points (the title says so beyond). ``candidate_source``
-    (every candidate's source) picks the colours, so they match plots/scatter_pca_candidates.png.
+    drawn, in order, up to MAX_PLOT_POINTS points (the title says so beyond). Colours are the
+    sources' own (:func:`source_colours`), as in plots/scatter_pca_candidates.png and on the page;
+    ``candidate_source`` (every candidate's source), which used to pick them, is no longer needed.
     """
     from matplotlib.collections import LineCollection
 
-    cmap = _source_colormap(candidate_source)
     if len(xy) > MAX_PLOT_POINTS:  # whole sequences only: cut where the first one beyond the cap starts
         end = int(np.searchsorted(sequence, sequence[MAX_PLOT_POINTS], side="left"))
         xy, sequence, point_source = xy[:end], sequence[:end], point_source[:end]
@@ -177,7 +177,7 @@ def plot_trails(
     present = np.unique(point_source) if len(point_source) else np.zeros(0, int)
     legend = 0 < len(present) <= 20
     fig, ax = _figure(8, 6, right=1.9 if legend else 0.2, top=0.6)
-    colours = np.asarray(cmap(point_source % 20)) if len(xy) else np.zeros((0, 4))
+    colours = source_colours(point_source) if len(xy) else np.zeros((0, 4))
     # One collection of all trails and one scatter of all points: a call per sequence costs
     # milliseconds each, and big runs select thousands.
     starts = np.flatnonzero(np.r_[True, sequence[1:] != sequence[:-1]]) if len(sequence) else np.zeros(0, int)
@@ -194,11 +194,11 @@ def plot_trails(
     ax.set_ylabel(axes[1])
     _title(ax, title)
     if legend:
-        _scatter_legend(ax, cmap, present, source_names, "")
+        _scatter_legend(ax, present, source_names, "")
     _save(fig, path)
 
 
-def _scatter_legend(ax: Any, cmap: Any, present: np.ndarray, source_names: Sequence[str], pool_label: str) -> None:
+def _scatter_legend(ax: Any, present: np.ndarray, source_names: Sequence[str], pool_label: str) -> None:
     """The scatter's legend beside the axes: the sources' colours, and the datapool's crosses."""
     from matplotlib.lines import Line2D
 
@@ -209,12 +209,12 @@ def _scatter_legend(ax: Any, cmap: Any, present: np.ndarray, source_names: Seque
             linestyle="",
             marker="o",
             markersize=5,
-            markerfacecolor=cmap(int(src) % 20),
+            markerfacecolor=tuple(colour),
             markeredgecolor="black",
             markeredgewidth=0.6,
             label=source_names[src],
         )
-        for src in present
+        for src, colour in zip(present, source_colours(present))
     ]
     if pool_label:
         handles.append(Line2D([], [], linestyle="", marker="x", markersize=5, color="black", label=pool_label))
@@ -282,7 +282,6 @@ def plot_timeline(path: Path, inputs: ReportInputs) -> int:
     labels = [s["name"][-40:] for s in sources[:shown]]
     longest = max((len(label) for label in labels), default=0)
     fig, ax = _figure(10, 1.3 + 0.32 * shown, left=0.25 + 0.055 * longest, top=0.4)
-    cmap = _colormap("tab10")
     sel_by_src: dict[int, list[int]] = {}
     for cand in inputs.selected:
         sel_by_src.setdefault(int(inputs.source[cand]), []).append(int(inputs.start[cand]))
@@ -297,13 +296,14 @@ def plot_timeline(path: Path, inputs: ReportInputs) -> int:
     rows = np.arange(shown, dtype=float)
     ax.add_collection(PolyCollection(boxes(shown - 1 - rows, np.zeros(shown), np.ones(shown)), facecolors="#dddddd"))
     y, left, width, colour = [], [], [], []
+    palette = source_colours(np.arange(shown))  # a row is its source: the page's timeline colours
     for row in range(shown):
         frames = max(int(sources[row]["frames"]), 1)
         for start in sel_by_src.get(row, []):
             y.append(shown - 1 - row)
             left.append(start / frames)
             width.append(inputs.length / frames)
-            colour.append(cmap(row % 10))
+            colour.append(palette[row])
     if y:
         bars = boxes(np.asarray(y, float), np.asarray(left, float), np.asarray(width, float))
         ax.add_collection(PolyCollection(bars, facecolors=colour, linewidths=0))

@@ -1,0 +1,717 @@
+"""``executor=ray``: decoding in Ray tasks, embedding in Ray actors, everything else on the driver.
+
+:func:`embed_sources_ray` returns exactly what :func:`framepick.embed.embed_sources` returns
+(one :class:`~framepick.embed.SourceFrames` per source, same order, same fields), so the
+driver's checks, selection and writing do not know which executor ran.
+
+Where the work runs, and why:
+
+- **Decoding runs in Ray tasks**, so every CPU of a cluster decodes. Decoding is the
+  CPU-heavy part (about 2-5 ms a frame on one core) and a GPU embeds faster than a few cores
+  can decode for it; decoding inside the embedding actors would leave the other nodes idle.
+  A task returns the frames' metadata (digest, timestamps, damage, statistics: well under
+  1 kB a frame) to the driver and the model-sized pixels, one uint8 ``(n, S, S, 3)`` array,
+  to the object store: ``S*S*3`` bytes a frame, 150 kB at 224 px, against about 5 kB for
+  its embedding. The pixels go from the task straight to an actor and never through the
+  driver; on one node the object store is shared memory and the actor reads them without a
+  copy, across nodes they cross the network once (at 10 Gbit/s about 8,000 frames a
+  second at 224 px, more than one GPU embeds). Only the frames that go through the model
+  are shipped (``embedding_frame_stride``).
+- **Embedding runs in actors** that load the model once: one per GPU (``ray.num_gpus_per_embedder``;
+  -1: one GPU each where the cluster has GPUs), else one per node, whose engine uses that
+  node's cores as locally. The model is built in the actor from picklable settings
+  (:class:`ModelSpec`), or an embedder object given to ``framepick.run(embedder=...)`` is
+  pickled to them (its class by value when it comes from a module that is not installed,
+  such as a script or a test helper, so the workers need not have it).
+- **Planning**: a long video is split at keyframes into chunks of about ``ray.chunk_frames``
+  frames (:mod:`framepick.chunks`). Finding the keyframes is a demux pass that reads the
+  whole file, so it runs as one task per video, near the data, not on the driver; frame
+  folders are split by file ranges on the driver (nothing is read for that), and loose
+  images are grouped, so that neither a task nor a model batch holds a single frame.
+- **Selection, the cache and every output stay on the driver**: the embedding cache is
+  written there (``on_source_done``) from the results it receives, so workers need no
+  shared or writable filesystem; they only need to read ``input_dir`` at the same path.
+
+Results equal the local executor's: a chunk whose frames cannot be shown to be the single
+pass's (``ChunkMismatch``) makes the driver decode that whole source again in one task; a
+source's own :class:`~framepick.errors.DecodeError` (truncated, unreadable) is met by its
+last (or only) piece and reported with the frames before it, so a damaged source reports
+exactly the frames and message a local run reports. A worker that dies is
+retried by Ray (tasks: ``max_retries``; actors: ``max_restarts``, ``max_task_retries``).
+At most ``ray.max_in_flight`` decoding tasks are outstanding (a task counts until its
+pixels are embedded), which bounds the object store to about ``max_in_flight *
+chunk_frames * S*S*3`` bytes. An interrupt (Ctrl-C) cancels the tasks, kills the actors
+and shuts down a Ray that framepick started; one joined through ``ray.address`` is only
+disconnected from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+import sysconfig
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from functools import cache, partial
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ._framestats import FRAME_METADATA, NO_STATS
+from ._log import logger
+from .cache import resolve_cache_dir
+from .chunks import Chunk, ChunkDecodeError, ChunkMismatch, merge_chunks, plan_chunks, scan_chunk
+from .config import Config, RayConfig
+from .decode import DecodedFrame, decoder_for
+from .discover import Source
+from .embed import Embedder, SourceFrames
+from .errors import ConfigError, DecodeError, ModelError
+
+__all__ = ["ModelInfo", "ModelSpec", "embed_sources_ray"]
+
+_RETRIES = 3  # attempts after a worker died (tasks) or an actor was lost
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The configured model as picklable settings: each actor loads it itself, on its own node."""
+
+    engine: str = "auto"
+    input_size: int | None = 224  # None: a model.path model's own fixed size
+    device: str = "auto"
+    export_dir: Path | None = None  # where ONNX exports may be kept (unwritable there: in memory)
+    path: str | None = None  # model.path: your own model file
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> ModelSpec:
+        """The model ``config`` asks for, as :func:`framepick.pipeline` would load it."""
+        model = config.model
+        cache_root = resolve_cache_dir(config.cache_dir)
+        # absolute: the actors do not run in the driver's working directory
+        export_dir = cache_root.resolve() / "onnx" if cache_root is not None else None
+        path = None if model.path is None else str(Path(model.path).expanduser().resolve())
+        size = model.input_size if path is not None else model.size  # own models: none means the model's own
+        return cls(model.engine, size, model.device, export_dir, path, model.mean, model.std)
+
+    def create(self) -> Embedder:
+        """Load the model (in an actor)."""
+        from .embed import create_embedder, create_own_embedder
+
+        if self.path is not None:
+            return create_own_embedder(
+                self.path,
+                self.input_size,
+                self.engine,
+                self.device,
+                mean=self.mean,
+                std=self.std,
+                cache_dir=self.export_dir,
+            )
+        return create_embedder(self.engine, self.input_size, self.device, export_dir=self.export_dir)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What an actor's loaded model says about itself (the cache is keyed by ``signature``)."""
+
+    name: str
+    dim: int
+    input_size: int
+    signature: str
+
+
+# --- the work items --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """Part ``part`` of source ``src``: the whole source, a video chunk, or a range of files."""
+
+    src: int
+    gen: int  # the source's plan generation (a source decoded whole again has a new one)
+    part: int
+    source: Source
+    chunk: Chunk | None = None  # a video chunk (None: the whole source)
+    first: int = 0  # frame folders: the first file's index (``source`` holds the range)
+
+
+@dataclass
+class _PieceResult:
+    """A piece's frames, pixels replaced by a (job, row) marker where they went to the pixel array."""
+
+    src: int
+    gen: int
+    part: int
+    frames: list[DecodedFrame]
+    error: str | None = None  # the source's own DecodeError (its last or only piece)
+    redo: bool = False  # a chunk that could not be decoded as such: decode the whole source
+
+
+def _decoded(piece: _Piece, size: int | None, thumbnails: bool) -> tuple[list[DecodedFrame], str | None, bool]:
+    """A piece's frames, its source-level error and whether the whole source must be decoded instead."""
+    frames: list[DecodedFrame] = []
+    if piece.chunk is not None:
+        try:
+            return scan_chunk(piece.source, piece.chunk, size, thumbnails=thumbnails), None, False
+        except ChunkDecodeError as exc:  # the source's own error, met by its last chunk: as the single pass
+            return exc.frames, str(exc), False
+        except (ChunkMismatch, DecodeError) as exc:
+            logger.debug("%s, chunk %d: %s; decoding it whole", piece.source.name, piece.part, exc)
+            return [], None, True
+    try:
+        for frame in decoder_for(piece.source).frames(piece.source, size, thumbnails=thumbnails):
+            frames.append(dataclasses.replace(frame, index=frame.index + piece.first) if piece.first else frame)
+    except DecodeError as exc:  # what embed._scan_one reports
+        return frames, str(exc), False
+    return frames, None, False
+
+
+def _decode_job(
+    job: int,
+    pieces: list[_Piece],
+    size: int | None,
+    embedding: bool,
+    embed_frame: Callable[[int], bool] | None,
+    thumbnails: bool,
+) -> tuple[list[_PieceResult], np.ndarray]:
+    """The body of a decoding task: the pieces' frames for the driver, their pixels for an actor.
+
+    A frame whose pixels go to the model keeps, instead of them, ``[job, row]``: its row in
+    the returned pixel array (and so in the embeddings the actor returns for it);
+    :func:`merge_chunks` passes frames through as they are, marker included.
+    """
+    results: list[_PieceResult] = []
+    pixels: list[np.ndarray] = []
+    for piece in pieces:
+        frames, error, redo = _decoded(piece, size, thumbnails)
+        for frame in frames:
+            wanted = embedding and frame.error is None and frame.pixels is not None
+            if wanted and (embed_frame is None or embed_frame(frame.index)):
+                pixels.append(frame.pixels)  # type: ignore[arg-type]
+                frame.pixels = np.array([job, len(pixels) - 1], np.int64)
+            else:
+                frame.pixels = None
+        results.append(_PieceResult(piece.src, piece.gen, piece.part, frames, error, redo))
+    side = size or 0
+    stacked = np.stack(pixels) if pixels else np.zeros((0, side, side, 3), np.uint8)
+    return results, stacked
+
+
+def _plan_job(source: Source, chunk_frames: int) -> list[Chunk]:
+    """The body of a planning task: the video's chunks (none: decode it whole)."""
+    try:
+        return plan_chunks(source, chunk_frames)
+    except Exception as exc:  # an unreadable file: the whole-source decode reports it as locally
+        logger.debug("cannot plan chunks of %s (%s); decoding it whole", source.name, exc)
+        return []
+
+
+class _EmbedActor:
+    """A model, loaded once per actor (and again by Ray after a restart)."""
+
+    def __init__(self, model: bytes | ModelSpec, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.failure: Exception | None = None
+        try:
+            if isinstance(model, ModelSpec):
+                self.embedder = model.create()
+            else:
+                from ray import cloudpickle
+
+                self.embedder = cloudpickle.loads(model)
+        except Exception as exc:  # raised by info(): the driver then fails with it, as a local run would
+            self.failure = exc
+
+    def info(self) -> ModelInfo:
+        if self.failure is not None:
+            raise self.failure
+        e = self.embedder
+        return ModelInfo(e.name, int(e.dim), int(e.input_size), e.signature)
+
+    def embed(self, pixels: np.ndarray) -> np.ndarray:
+        """Rows for a pixel array (read-only from the object store: batches are copied out)."""
+        out = np.zeros((len(pixels), self.embedder.dim), np.float32)
+        for start in range(0, len(pixels), self.batch_size):
+            batch = np.array(pixels[start : start + self.batch_size])
+            out[start : start + len(batch)] = self.embedder.embed(batch)
+        return out
+
+
+# --- Ray: import, connect, remote wrappers -----------------------------------------------------
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "executor=ray needs Ray, which is not installed: pip install 'framepick[ray]' (or use executor=local)"
+        ) from None
+    return ray
+
+
+@contextmanager
+def _connected(ray: Any, settings: RayConfig) -> Iterator[None]:
+    """Ray for the run: the one already initialised in this process, else a new local one
+    (``ray.address`` none) or the cluster at ``ray.address``; what this opened it closes."""
+    if ray.is_initialized():
+        yield
+        return
+    if settings.address is None:
+        ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)  # never a `ray start` one
+        logger.info("started a local Ray: %s", _describe(ray.cluster_resources()))
+    else:
+        ray.init(address=settings.address, logging_level=logging.WARNING)
+        logger.info("joined the Ray cluster at %s: %s", settings.address, _describe(ray.cluster_resources()))
+    try:
+        yield
+    finally:
+        ray.shutdown()  # a local Ray stops; a joined cluster only loses this driver
+
+
+def _describe(resources: dict[str, float]) -> str:
+    return f"{int(resources.get('CPU', 0))} CPUs, {int(resources.get('GPU', 0))} GPUs"
+
+
+@cache
+def _remote(ray: Any) -> tuple[Any, Any, Any]:
+    """The remote versions of the task bodies and the actor (made once, after Ray is imported)."""
+    return ray.remote(_plan_job), ray.remote(_decode_job), ray.remote(_EmbedActor)
+
+
+def _local(module: ModuleType) -> bool:
+    """Whether a module is not part of an installed package (a script, a test helper), so the
+    workers may not have it: framepick's and installed packages' modules are imported there."""
+    name, file = module.__name__, getattr(module, "__file__", None)
+    if name in ("__main__", "builtins") or name.split(".")[0] == "framepick" or file is None:
+        return False  # __main__ is pickled by value anyway
+    roots = {sysconfig.get_paths()[k] for k in ("purelib", "platlib", "stdlib")}
+    return not any(Path(file).resolve().is_relative_to(Path(r).resolve()) for r in roots)
+
+
+def _ship(embedder: Embedder) -> bytes | ModelSpec:
+    """An embedder object as actors receive it: framepick's own engines as settings (their
+    loaded runtimes do not pickle), anything else pickled, with the classes it is made of
+    by value where their modules are not installed, so workers need not have those modules."""
+    from ray import cloudpickle
+
+    from .embed import OnnxEmbedder, OpenVinoEmbedder, TorchEmbedder
+
+    if isinstance(embedder, TorchEmbedder):
+        return ModelSpec(embedder.name, embedder.input_size, embedder.device.type)
+    if isinstance(embedder, (OnnxEmbedder, OpenVinoEmbedder)):
+        return ModelSpec(embedder.name, embedder.input_size, "cpu")
+    found = (sys.modules.get(cls.__module__) for cls in type(embedder).__mro__)
+    registered = set(cloudpickle.list_registry_pickle_by_value())  # the caller's own: left as they are
+    local = {m for m in found if m is not None and m.__name__ not in registered and _local(m)}
+    for module in local:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        return cloudpickle.dumps(embedder)
+    except Exception as exc:
+        raise ModelError(
+            f"executor=ray sends the embedder to its actors by pickling it, and {type(embedder).__name__} "
+            f"cannot be pickled ({exc}); pass a picklable embedder, or none to load the configured model there"
+        ) from exc
+    finally:
+        for module in local:
+            cloudpickle.unregister_pickle_by_value(module)
+
+
+# --- the driver ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Queue item: find the chunks of video ``src`` (a planning task)."""
+
+    src: int
+
+
+@dataclass
+class _State:
+    """The driver's view of one source while its pieces are out."""
+
+    gen: int = 0
+    parts: int | None = None  # pieces in the current generation (None: not planned yet)
+    chunks: list[Chunk] | None = None  # the video chunks of the current generation (None: not chunked)
+    got: dict[int, _PieceResult] = field(default_factory=dict)
+    jobs: set[int] = field(default_factory=set)  # decoding jobs whose embeddings it still needs
+    reported: int = 0  # frames counted by the progress callback so far
+    done: bool = False
+
+
+@dataclass
+class _Options:
+    """embed_sources' keyword arguments, as the driver loop uses them."""
+
+    batch_size: int
+    progress: Callable[[int], None] | None
+    on_source_done: Callable[[int, SourceFrames], None] | None
+    embed_frame: Callable[[int], bool] | None
+    thumbnails: bool
+    decode_size: int | None
+    on_model: Callable[[ModelInfo], None] | None
+
+
+class _Driver:
+    """Submits planning and decoding tasks, hands pixels to the actors, assembles the results.
+
+    Everything here runs in the calling thread; ``waiting`` maps each outstanding object
+    reference to what to do with its value.
+    """
+
+    def __init__(
+        self, ray: Any, sources: Sequence[Source], model: bytes | ModelSpec | None, settings: RayConfig, opts: _Options
+    ) -> None:
+        self.ray, self.sources, self.model, self.settings, self.opts = ray, sources, model, settings, opts
+        self.plan_task, self.decode_task, self.actor_class = _remote(ray)
+        self.states = [_State() for _ in sources]
+        self.results: list[SourceFrames | None] = [None] * len(sources)
+        self.queue: deque[_Plan | _Piece] = deque()
+        self.waiting: dict[Any, Callable[[Any], None]] = {}
+        self.tasks: set[Any] = set()  # outstanding task references (cancelled on an interrupt)
+        self.actors: list[Any] = []
+        self.load: list[int] = []  # outstanding embedding calls per actor
+        self.rows: dict[int, np.ndarray] = {}  # job -> its embeddings
+        self.users: dict[int, int] = {}  # job -> unfinished sources that need its embeddings
+        self.jobs, self.in_flight, self.remaining = 0, 0, len(sources)
+        self.chunked, self.chunks, self.redone = 0, 0, 0  # for the log
+        self.info: ModelInfo | None = None
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.limit = settings.max_in_flight or max(1, 2 * cpus)
+
+    def run(self) -> list[SourceFrames]:
+        try:
+            self._start_actors()
+            self._queue_sources()
+            self._submit(plans_only=True)  # the keyframe scans overlap loading the model
+            self._await_model()
+            while self.remaining:
+                self._submit()
+                self._wait()
+            logger.info(
+                "Ray: %d decoding tasks, %d videos cut into %d chunks, %d sources decoded whole again",
+                self.jobs, self.chunked, self.chunks, self.redone,
+            )  # fmt: skip
+            return [r for r in self.results if r is not None]
+        finally:
+            self._stop()
+
+    # -- setup and teardown
+
+    def _start_actors(self) -> None:
+        if self.model is None:
+            return
+        count, gpus = _actor_layout(self.ray, self.settings)
+        options = {
+            "num_cpus": 1,
+            "num_gpus": gpus,
+            "max_restarts": _RETRIES,
+            "max_task_retries": _RETRIES,
+            "scheduling_strategy": "SPREAD",
+        }
+        self.actors = [
+            self.actor_class.options(**options).remote(self.model, self.opts.batch_size) for _ in range(count)
+        ]
+        self.load = [0] * count
+
+    def _await_model(self) -> None:
+        if not self.actors:
+            return
+        infos: list[ModelInfo] = [self._get(a.info.remote()) for a in self.actors]
+        if len({i.signature for i in infos}) > 1:
+            seen = ", ".join(sorted({i.signature for i in infos}))
+            raise ModelError(f"the embedding actors loaded different engines ({seen}); set model.engine explicitly")
+        self.info = infos[0]
+        logger.info(
+            "embedding engine: %s (%s) in %d Ray actor(s)", self.info.name, self.info.signature, len(self.actors)
+        )
+        if self.opts.on_model is not None:
+            self.opts.on_model(self.info)
+
+    def _stop(self) -> None:
+        """Cancel what is still out and kill the actors: after an interrupt or a failure nothing
+        keeps running (a finished run has no tasks left, only its actors)."""
+        for ref in self.tasks:
+            with suppress(Exception):
+                self.ray.cancel(ref, force=True)
+        for actor in self.actors:
+            with suppress(Exception):
+                self.ray.kill(actor, no_restart=True)
+        self.tasks.clear()
+        self.waiting.clear()
+
+    def _get(self, ref: Any) -> Any:
+        """``ray.get``, re-raising a task's own exception as itself."""
+        try:
+            return self.ray.get(ref)
+        except self.ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, Exception) and not isinstance(cause, self.ray.exceptions.RayError):
+                raise cause from exc
+            raise
+
+    # -- planning
+
+    def _queue_sources(self) -> None:
+        chunk = self.settings.chunk_frames
+        for i, source in enumerate(self.sources):
+            state = self.states[i]
+            if source.kind == "video":
+                self.queue.append(_Plan(i))
+                continue
+            starts = range(0, max(1, len(source.files)), chunk)
+            state.parts = len(starts)
+            if len(starts) == 1:
+                self.queue.append(_Piece(i, 0, 0, source))
+                continue
+            for part, first in enumerate(starts):
+                files = source.files[first : first + chunk]
+                self.queue.append(_Piece(i, 0, part, dataclasses.replace(source, files=files), first=first))
+
+    def _planned(self, src: int, chunks: list[Chunk]) -> None:
+        self.in_flight -= 1
+        state, source = self.states[src], self.sources[src]
+        if len(chunks) <= 1:
+            pieces = [_Piece(src, state.gen, 0, source)]
+        else:
+            state.chunks = chunks
+            self.chunked, self.chunks = self.chunked + 1, self.chunks + len(chunks)
+            pieces = [_Piece(src, state.gen, c.part, source, chunk=c) for c in chunks]
+        state.parts = len(pieces)
+        self.queue.extendleft(reversed(pieces))  # decoded before the sources behind them
+
+    def _redo(self, src: int) -> None:
+        """Decode source ``src`` whole, in one task: its chunks did not give the plain decode."""
+        state = self.states[src]
+        state.gen += 1
+        self.redone += 1
+        state.parts, state.chunks = 1, None
+        state.got.clear()
+        for job in state.jobs:
+            self._release(job)
+        state.jobs.clear()
+        self.queue.appendleft(_Piece(src, state.gen, 0, self.sources[src]))
+
+    # -- decoding and embedding
+
+    def _submit(self, plans_only: bool = False) -> None:
+        """Start queued work while fewer than ``limit`` tasks are out (a decoding task counts
+        until its pixels are embedded: that is what bounds the object store)."""
+        options = {"num_cpus": self.settings.num_cpus_per_task, "max_retries": _RETRIES}
+        while self.queue and self.in_flight < self.limit:
+            item = self.queue[0]
+            if isinstance(item, _Plan):
+                self.queue.popleft()
+                ref = self.plan_task.options(**options).remote(self.sources[item.src], self.settings.chunk_frames)
+                self._track(ref, partial(self._planned, item.src), task=True)
+            elif plans_only:
+                return
+            else:
+                job, pieces = self.jobs, self._next_pieces()
+                self.jobs += 1
+                size = self.info.input_size if self.info is not None else self.opts.decode_size
+                embed_frame, thumbnails = self.opts.embed_frame, self.opts.thumbnails
+                meta, pixels = self.decode_task.options(num_returns=2, **options).remote(
+                    job, pieces, size, self.info is not None, embed_frame, thumbnails
+                )
+                self._track(meta, partial(self._decoded, job, pixels), task=True)
+            self.in_flight += 1
+
+    def _next_pieces(self) -> list[_Piece]:
+        """The next decoding task's pieces: a video's chunk alone, else files up to ``chunk_frames``
+        (loose images and frame folder ranges together, so no task holds a single small image)."""
+        first = self.queue.popleft()
+        assert isinstance(first, _Piece)
+        if first.source.kind == "video":
+            return [first]
+        pieces, files = [first], len(first.source.files)
+        while self.queue:
+            item = self.queue[0]
+            if not isinstance(item, _Piece) or item.source.kind == "video":
+                break
+            if files + len(item.source.files) > self.settings.chunk_frames:
+                break
+            pieces.append(item)
+            files += len(item.source.files)
+            self.queue.popleft()
+        return pieces
+
+    def _track(self, ref: Any, then: Callable[[Any], None], task: bool = False) -> None:
+        self.waiting[ref] = then
+        if task:
+            self.tasks.add(ref)
+
+    def _wait(self) -> None:
+        if not self.waiting:
+            raise RuntimeError("the Ray executor has sources left but nothing running")  # a bug, never input
+        ready, _ = self.ray.wait(list(self.waiting), num_returns=1, timeout=1.0)
+        for ref in ready:
+            then = self.waiting.pop(ref)
+            self.tasks.discard(ref)
+            then(self._get(ref))
+
+    def _decoded(self, job: int, pixels: Any, results: list[_PieceResult]) -> None:
+        """A decoding task is done: keep its pieces, and send its pixels to the least busy actor."""
+        needed = False
+        for piece in results:
+            state = self.states[piece.src]
+            if state.done or piece.gen != state.gen:
+                continue  # from before the source was sent to be decoded whole
+            if piece.redo:
+                self._redo(piece.src)
+                continue
+            state.got[piece.part] = piece
+            if any(frame.pixels is not None for frame in piece.frames):
+                if job not in state.jobs:
+                    state.jobs.add(job)
+                    self.users[job] = self.users.get(job, 0) + 1
+                needed = True
+        if not needed:
+            self._job_done(results)
+            return
+        actor = min(range(len(self.actors)), key=self.load.__getitem__)
+        self.load[actor] += 1
+        self._track(self.actors[actor].embed.remote(pixels), partial(self._embedded, job, actor, results))
+
+    def _embedded(self, job: int, actor: int, results: list[_PieceResult], rows: np.ndarray) -> None:
+        self.load[actor] -= 1
+        if self.users.get(job):
+            self.rows[job] = rows
+        self._job_done(results)
+
+    def _job_done(self, results: list[_PieceResult]) -> None:
+        """A decoding task's frames are all in: count them, and finish the sources they complete."""
+        self.in_flight -= 1
+        for piece in results:
+            state = self.states[piece.src]
+            if state.done or piece.gen != state.gen or piece.redo:
+                continue
+            n = len(piece.frames) if piece.gen == 0 else max(0, len(piece.frames) - state.reported)
+            state.reported += n
+            if n and self.opts.progress is not None:
+                self.opts.progress(n)
+        for src in dict.fromkeys(piece.src for piece in results):
+            state = self.states[src]
+            complete = state.parts is not None and len(state.got) == state.parts
+            if not state.done and complete and all(job in self.rows for job in state.jobs):
+                self._finish(src)
+
+    def _release(self, job: int) -> None:
+        self.users[job] -= 1
+        if not self.users[job]:
+            del self.users[job]
+            self.rows.pop(job, None)
+
+    def _finish(self, src: int) -> None:
+        """Source ``src`` is complete: merge its pieces into one result and hand it on."""
+        state, source = self.states[src], self.sources[src]
+        parts = [state.got[p].frames for p in range(state.parts or 0)]
+        if state.chunks is not None:
+            try:
+                frames = merge_chunks(source, state.chunks, parts)
+            except ChunkMismatch as exc:
+                logger.debug("%s: chunks do not line up (%s); decoding it whole", source.name, exc)
+                self._redo(src)
+                return
+        else:
+            frames = [frame for part in parts for frame in part]
+        error = next((p.error for p in state.got.values() if p.error), None)
+        result = self._assemble(frames, error)
+        state.done, state.got = True, {}
+        self.remaining -= 1
+        for job in state.jobs:
+            self._release(job)
+        state.jobs.clear()
+        self.results[src] = result
+        if error:
+            logger.debug("%s", error)  # the checks report it
+        if self.opts.on_source_done is not None:
+            self.opts.on_source_done(src, result)
+
+    def _assemble(self, frames: list[DecodedFrame], error: str | None) -> SourceFrames:
+        """The source's :class:`SourceFrames`, exactly as ``embed_sources`` fills it."""
+        dim = self.info.dim if self.info is not None else 0
+        result = SourceFrames(np.zeros((0, dim), np.float32), [], [], [], error=error)
+        rows: list[np.ndarray] = []
+        mask: list[bool] = []
+        stats = []
+        for frame in frames:
+            result.digests.append(frame.digest)
+            result.pts.append(frame.pts)
+            result.seconds.append(frame.seconds)
+            if frame.suspect is not None:
+                result.frame_suspects[frame.index] = frame.suspect
+            if frame.error is not None:
+                result.frame_errors[frame.index] = frame.error
+            if frame.thumbnail is not None:
+                result.thumbnails[frame.index] = frame.thumbnail
+            stats.append(NO_STATS if frame.stats is None or frame.error is not None else frame.stats)
+            mask.append(frame.pixels is not None)
+            if frame.pixels is not None:
+                job, row = int(frame.pixels[0]), int(frame.pixels[1])
+                rows.append(self.rows[job][row])
+            else:
+                rows.append(np.zeros(dim, np.float32))
+        if rows:
+            result.embeddings = np.vstack(rows).astype(np.float32, copy=False)
+        result.embedded = np.array(mask, bool)
+        result.metadata = np.array(stats, np.float64).reshape(-1, len(FRAME_METADATA))
+        return result
+
+
+def _actor_layout(ray: Any, settings: RayConfig) -> tuple[int, float]:
+    """How many embedding actors, and the GPUs each reserves: one per GPU share where the
+    cluster has GPUs (``num_gpus_per_embedder`` -1) or where asked, else one per node."""
+    gpus = float(ray.cluster_resources().get("GPU", 0))
+    each = settings.num_gpus_per_embedder
+    if each < 0:
+        each = min(1.0, gpus)
+    if each > 0:
+        if gpus < each:
+            raise ConfigError(f"ray.num_gpus_per_embedder={each:g}, but the Ray cluster has {gpus:g} GPUs")
+        return max(1, int(gpus // each)), each
+    nodes = sum(1 for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0)
+    return max(1, nodes), 0.0
+
+
+def embed_sources_ray(
+    sources: Sequence[Source],
+    model: Embedder | ModelSpec | None,
+    settings: RayConfig | None = None,
+    *,
+    batch_size: int = 32,
+    progress: Callable[[int], None] | None = None,
+    on_source_done: Callable[[int, SourceFrames], None] | None = None,
+    embed_frame: Callable[[int], bool] | None = None,
+    thumbnails: bool = False,
+    decode_size: int | None = None,
+    on_model: Callable[[ModelInfo], None] | None = None,
+) -> list[SourceFrames]:
+    """:func:`framepick.embed.embed_sources` on Ray: the same results, decoded in tasks and
+    embedded in actors (see the module's docstring for where what runs, and why).
+
+    ``model``: the settings the actors load the model from, an embedder object (pickled to
+    them), or None (precomputed embeddings: frames are scanned, nothing is embedded).
+    ``settings``: the ``ray.*`` keys. ``on_model(info)`` is called once the actors have loaded
+    the model, before any ``on_source_done``: with ``model`` settings, what ``auto`` became
+    is only known then (the cache must be keyed by it). The other arguments are
+    ``embed_sources``'s; ``progress(n)`` is called as each task's frames are in, and
+    ``on_source_done`` in the order sources complete, which is not necessarily theirs.
+    """
+    ray = _import_ray()
+    settings = settings if settings is not None else RayConfig()
+    opts = _Options(batch_size, progress, on_source_done, embed_frame, thumbnails, decode_size, on_model)
+    if not sources:
+        return []
+    with _connected(ray, settings):
+        shipped = model if model is None or isinstance(model, ModelSpec) else _ship(model)
+        return _Driver(ray, sources, shipped, settings, opts).run()
