@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -8,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from media import frame_folder, scene_frame, scene_video, write_video
+from media import frame_folder, normal_scheduling, scene_frame, scene_video, write_video
 
 # Small model input keeps CPU tests fast; the model test and the real-media tests use 224.
 FAST = {"model.input_size": 64, "model.batch_size": 16}
@@ -22,7 +23,6 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     Subprocesses inherit it through the environment. Tests that count cache hits pass their
     own ``cache_dir``.
     """
-    import os
 
     folder = tmp_path_factory.mktemp("cache")
     old = os.environ.get("FRAMEPICK_CACHE_DIR")
@@ -32,6 +32,12 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("FRAMEPICK_CACHE_DIR", None)
     else:
         os.environ["FRAMEPICK_CACHE_DIR"] = old
+
+
+@pytest.fixture(autouse=True)
+def _normal_scheduling() -> Iterator[None]:
+    yield
+    normal_scheduling()
 
 
 @pytest.fixture(scope="session")

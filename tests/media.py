@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -110,3 +111,21 @@ class FakeEmbedder:
         x = np.asarray(pixels, np.float32) / 255.0
         n = len(x)
         return np.ascontiguousarray(x.reshape(n, 4, 8, 4, 8, 3).mean(axis=(2, 4)).reshape(n, self.dim))
+
+
+def normal_scheduling() -> None:
+    """Put every thread of this process back on the normal scheduler.
+
+    SVT-AV1 (FFmpeg's ``libsvtav1``, which the conformance matrix encodes with) switches the
+    encoding thread to SCHED_FIFO when it runs as root. A real-time test process then starves
+    everything else on a 2-core machine: headless Chromium and Ray's workers stopped making
+    progress behind it.
+    """
+    if not hasattr(os, "sched_getscheduler"):
+        return
+    for tid in os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ():
+        try:
+            if os.sched_getscheduler(int(tid)) != os.SCHED_OTHER:
+                os.sched_setscheduler(int(tid), os.SCHED_OTHER, os.sched_param(0))
+        except OSError:
+            pass  # a thread that ended meanwhile

@@ -27,7 +27,7 @@ import framepick.decode as decode_module
 from framepick.decode import DecodedFrame, PyAVDecoder
 from framepick.discover import Source, discover
 from framepick.errors import DecodeError
-from media import SCENES, FakeEmbedder, scene_frame
+from media import SCENES, FakeEmbedder, normal_scheduling, scene_frame
 
 SIZE = 32  # model-sized pixels: small keeps the matrix fast
 QUIET_X265 = "log-level=error"
@@ -172,6 +172,7 @@ def encode(path: Path, enc: Encoding) -> Path:
                 frame.pts, frame.time_base = pts[t], Fraction(1, 30)
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
+    normal_scheduling()  # libsvtav1 leaves this thread real-time (SCHED_FIFO) when run as root
     if enc.trim_last:
         shorten_edit_list(path, Fraction(1, 25))
     return path
