@@ -258,11 +258,12 @@ def _import_ray() -> Any:
 
 
 @contextmanager
-def _connected(ray: Any, settings: RayConfig) -> Iterator[None]:
+def _connected(ray: Any, settings: RayConfig) -> Iterator[bool]:
     """Ray for the run: the one already initialised in this process, else a new local one
-    (``ray.address`` none) or the cluster at ``ray.address``; what this opened it closes."""
+    (``ray.address`` none) or the cluster at ``ray.address``; what this opened it closes.
+    Yields whether this run started the Ray it uses (its shutdown then stops every worker)."""
     if ray.is_initialized():
-        yield
+        yield False
         return
     if settings.address is None:
         ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)  # never a `ray start` one
@@ -271,7 +272,7 @@ def _connected(ray: Any, settings: RayConfig) -> Iterator[None]:
         ray.init(address=settings.address, logging_level=logging.WARNING)
         logger.info("joined the Ray cluster at %s: %s", settings.address, _describe(ray.cluster_resources()))
     try:
-        yield
+        yield settings.address is None
     finally:
         ray.shutdown()  # a local Ray stops; a joined cluster only loses this driver
 
@@ -385,6 +386,7 @@ class _Driver:
         self.jobs, self.in_flight, self.remaining = 0, 0, len(sources)
         self.chunked, self.chunks, self.redone = 0, 0, 0  # for the log
         self.info: ModelInfo | None = None
+        self.owned = False  # this run started the Ray it uses
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.limit = settings.max_in_flight or max(1, 2 * cpus)
 
@@ -439,8 +441,11 @@ class _Driver:
 
     def _stop(self) -> None:
         """Cancel what is still out and kill the actors: after an interrupt or a failure nothing
-        keeps running (a finished run has no tasks left, only its actors)."""
-        for ref in self.tasks:
+        keeps running (a finished run has no tasks left, only its actors). A Ray this run
+        started is not cancelled task by task: its shutdown stops every worker, and Ray 2.60's
+        driver can abort on a forced cancel that races a task's completion ("Tried to complete
+        task that was not pending"), which turned a clean Ctrl-C into a crash."""
+        for ref in self.tasks if not self.owned else ():
             with suppress(Exception):
                 self.ray.cancel(ref, force=True)
         for actor in self.actors:
@@ -712,6 +717,8 @@ def embed_sources_ray(
     opts = _Options(batch_size, progress, on_source_done, embed_frame, thumbnails, decode_size, on_model)
     if not sources:
         return []
-    with _connected(ray, settings):
+    with _connected(ray, settings) as owned:
         shipped = model if model is None or isinstance(model, ModelSpec) else _ship(model)
-        return _Driver(ray, sources, shipped, settings, opts).run()
+        driver = _Driver(ray, sources, shipped, settings, opts)
+        driver.owned = owned
+        return driver.run()
