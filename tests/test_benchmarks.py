@@ -88,3 +88,35 @@ def test_write_benchmark(tmp_path: Path) -> None:
     fig = bench_write.main(["--smoke", "--out", str(tmp_path / "w.json")])
     assert len(fig["write_sec"]) == 2 and all(w > 0 for w in fig["write_sec"])
     assert fig["frames_dumped"] == 20
+
+
+@pytest.mark.slow
+def test_scaling_benchmark(tmp_path: Path) -> None:
+    """Costs, whole runs and k-center at the smallest size; the Ray parts only where ray and
+    the executor are there (recorded as not measured otherwise)."""
+    import importlib.util
+
+    import bench_scaling
+
+    bench_scaling.main(["--smoke", "--ray-cpus", "2", "--out", str(tmp_path / "sc.json")])
+    fig = json.loads((tmp_path / "sc.json").read_text())
+    assert fig["benchmark"] == "scaling-smoke" and fig["machine"]["cores"] >= 1
+    costs = fig["frame_costs"]
+    assert costs["decode"]["threaded"]["frames"] == 24 and costs["decode"]["threaded"]["fps"] > 0
+    assert all(costs["embed"][f"batch_{b}"]["fps"] > 0 for b in (1, 8, 32))
+    assert costs["bytes_per_frame"] == 64 * 64 * 3 and costs["bytes_per_embedding_1280_f32"] == 5120
+    assert fig["runs"]["frames"] == 24 and fig["runs"]["local"]["fps"] > 0
+    if importlib.util.find_spec("ray") is None:
+        assert not fig["ray_measured"] and "transfer" not in costs
+    else:
+        assert costs["transfer"]["put_get_frames_batch32"]["best_ms"] > 0
+    if fig["ray_measured"]:
+        assert fig["runs"]["ray_2cpu"]["measured"] and fig["runs"]["ray_2cpu"]["fps"] > 0
+    else:
+        assert fig["ray_not_measured"] and "ray_2cpu" not in fig["runs"]
+    cases = fig["kcenter"]["cases"]
+    assert [c["n"] for c in cases] == [20_000, 40_000]
+    assert all(c["identical_to_kcenter_fast"] and c["sec"] > 0 and c["peak_extra_mb"] > 0 for c in cases)
+    assert fig["kcenter"]["long"]["k"] == 120 and fig["kcenter_projection"]["at"][1]["n"] == 100_000_000
+    rows = fig["projection"]["rows"]
+    assert [r["nodes"] for r in rows] == [1, 4, 16, 64, 256] and rows[-1]["cpu"]["fps"] >= rows[0]["cpu"]["fps"] > 0
