@@ -13,12 +13,16 @@
    ``--repeat`` rounds; the machine may be shared.
 2. Whole runs (``framepick.run``, default settings, ``n_samples=0.1``, no cache) on the same
    clips: ``executor=local``, and ``executor=ray`` on a local Ray started with 1 and with 2
-   CPUs (``ray.init(num_cpus=...)`` before the run). The Ray rows need ray and
+   CPUs (``ray.init(num_cpus=...)`` before the run), each Ray run in a child process of its
+   own, then ``embed_sources_ray`` alone on the same Ray (the decode+embed stage, and the
+   driver's CPU time per frame). A Ray run in which no frame comes in for ``--ray-stall``
+   seconds is given up and recorded as stalled. The Ray rows need ray and
    ``framepick.distributed.embed_sources_ray``; without them they are recorded as not
    measured, with the reason.
 3. Greedy k-center (``framepick._kcenter.kcenter_fast``) at 64 dimensions on ``video_like``
    points (bench_select.py), N = 1M, 2M, 5M and 10M (10M only if the memory is there; the
-   points are prefixes of one 10M array), k = 1,000: the time of every pick, the O(N)
+   points are prefixes of one 10M array), k = 1,000, the faster of 2 runs (the picks of
+   both must agree; ``--kcenter-repeat-n``): the time of every pick, the O(N)
    per-pick floor (the argmax and the pruning pass over two flat arrays, no point passing),
    and the peak extra memory (tracemalloc, the first ``--mem-picks`` picks: the peak is the
    first, unpruned pass). At the smallest N the picks run on to ``--k-long`` to show how
@@ -634,8 +638,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--n", default="1000000,2000000,5000000,10000000", help="k-center sizes")
     ap.add_argument("--k", type=int, default=1_000)
     ap.add_argument("--k-long", type=int, default=10_000, help="picks at the smallest N (0: k)")
-    ap.add_argument("--verify-n", type=int, default=2_000_000, help="run kcenter_fast itself up to this N")
-    ap.add_argument("--kcenter-repeat-n", type=int, default=5_000_000, help="time twice up to this N")
+    ap.add_argument("--verify-n", type=int, default=1_000_000, help="run kcenter_fast itself up to this N")
+    ap.add_argument("--kcenter-repeat-n", type=int, default=10_000_000, help="time twice up to this N")
     ap.add_argument("--mem-picks", type=int, default=50)
     ap.add_argument("--ray-cpus", default="1,2")
     ap.add_argument("--ray-stall", type=float, default=60.0, help="give a Ray run up after this long without a frame")
