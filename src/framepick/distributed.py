@@ -62,7 +62,7 @@ from typing import Any
 
 import numpy as np
 
-from ._framestats import FRAME_METADATA, NO_STATS
+from ._framestats import FRAME_METADATA
 from ._log import logger
 from .cache import resolve_cache_dir
 from .chunks import Chunk, ChunkDecodeError, ChunkMismatch, merge_chunks, plan_chunks, scan_chunk
@@ -650,16 +650,7 @@ class _Driver:
         mask: list[bool] = []
         stats = []
         for frame in frames:
-            result.digests.append(frame.digest)
-            result.pts.append(frame.pts)
-            result.seconds.append(frame.seconds)
-            if frame.suspect is not None:
-                result.frame_suspects[frame.index] = frame.suspect
-            if frame.error is not None:
-                result.frame_errors[frame.index] = frame.error
-            if frame.thumbnail is not None:
-                result.thumbnails[frame.index] = frame.thumbnail
-            stats.append(NO_STATS if frame.stats is None or frame.error is not None else frame.stats)
+            stats.append(result.record(frame))
             mask.append(frame.pixels is not None)
             if frame.pixels is not None:
                 job, row = int(frame.pixels[0]), int(frame.pixels[1])

@@ -524,6 +524,20 @@ class SourceFrames:
     def n_frames(self) -> int:
         return len(self.digests)
 
+    def record(self, frame: DecodedFrame) -> Stats:
+        """Add what the scan learnt of ``frame`` (every executor fills results the same way);
+        returns its statistics (NaN where it did not decode)."""
+        self.digests.append(frame.digest)
+        self.pts.append(frame.pts)
+        self.seconds.append(frame.seconds)
+        if frame.suspect is not None:
+            self.frame_suspects[frame.index] = frame.suspect
+        if frame.error is not None:
+            self.frame_errors[frame.index] = frame.error
+        if frame.thumbnail is not None:
+            self.thumbnails[frame.index] = frame.thumbnail
+        return NO_STATS if frame.stats is None or frame.error is not None else frame.stats
+
 
 @dataclass(frozen=True)
 class _Frame:
@@ -644,17 +658,7 @@ class _Batcher:
         self.waiting: list[int] = []  # ended sources with frames still in ``pending``
 
     def add(self, src: int, frame: DecodedFrame, embed: bool) -> None:
-        result = self.results[src]
-        result.digests.append(frame.digest)
-        result.pts.append(frame.pts)
-        result.seconds.append(frame.seconds)
-        if frame.suspect is not None:
-            result.frame_suspects[frame.index] = frame.suspect
-        if frame.error is not None:
-            result.frame_errors[frame.index] = frame.error
-        if frame.thumbnail is not None:
-            result.thumbnails[frame.index] = frame.thumbnail
-        self.stats[src].append(NO_STATS if frame.stats is None or frame.error is not None else frame.stats)
+        self.stats[src].append(self.results[src].record(frame))
         embed = embed and frame.error is None and self.embedder is not None and frame.pixels is not None
         self.masks[src].append(embed)
         if not embed:
