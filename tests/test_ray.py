@@ -33,7 +33,7 @@ from framepick.config import RayConfig  # noqa: E402
 from framepick.discover import scan_input  # noqa: E402
 from framepick.distributed import ModelSpec, embed_sources_ray  # noqa: E402
 from framepick.embed import SourceFrames, embed_sources  # noqa: E402
-from framepick.errors import ModelError  # noqa: E402
+from framepick.errors import ConfigError, ModelError  # noqa: E402
 from framepick.sequences import SequenceLayout  # noqa: E402
 from media import FakeEmbedder, frame_folder, scene_frame, scene_video  # noqa: E402
 
@@ -334,6 +334,94 @@ def test_framepick_starts_and_stops_its_own_ray(media_input: Path, tmp_path: Pat
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "selected 20 ray still up: False" in proc.stdout, proc.stdout + proc.stderr[-2000:]
     assert (tmp_path / "out/report.json").is_file()
+
+
+_ONE_CPU = """
+import logging, sys
+sys.path.insert(0, {tests!r})
+import framepick, ray
+from media import FakeEmbedder
+ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level=logging.WARNING)
+cfg = framepick.load_config(overrides={overrides!r})
+result = framepick.run(cfg, embedder=FakeEmbedder())
+print("cluster CPUs", ray.cluster_resources()["CPU"], "selected", len(result.selected_frame_names))
+"""
+
+
+def test_one_cpu_ray_runs_and_equals_local(media_input: Path, tmp_path: Path) -> None:
+    """A Ray with a single CPU: the embedding actor must not hold the only CPU (no decoding
+    task could start, and the run would wait for ever); the run completes with the local
+    executor's result."""
+    overrides = {
+        "input_dir": str(media_input),
+        "output_dir": str(tmp_path / "ray"),
+        "selected_sequence_length": 10,
+        "stopping_condition.n_samples": 80,
+        "cache_dir": None,
+        "executor": "ray",
+        "ray.chunk_frames": CHUNK,
+    }
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    code = _ONE_CPU.format(tests=str(TESTS), overrides=overrides)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "cluster CPUs 1.0 selected 80" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+    local = framepick.run(_config(media_input, tmp_path / "local"), embedder=FakeEmbedder())
+    a, b = Path(local.config.output_dir), tmp_path / "ray"
+    for rel in ("filenames/sampled_filenames.txt", "data/sequence_information.json"):
+        assert (a / rel).read_text() == (b / rel).read_text(), rel
+    np.testing.assert_allclose(
+        np.loadtxt(b / "data/embeddings.csv", delimiter=",", skiprows=1, usecols=range(1, 49)),
+        np.loadtxt(a / "data/embeddings.csv", delimiter=",", skiprows=1, usecols=range(1, 49)),
+        rtol=0,
+        atol=1e-4,
+    )
+
+
+class _FakeRay:
+    """The two calls _actor_layout and _check_fits make of Ray, for a made-up cluster."""
+
+    def __init__(self, node_cpus: list[float], gpus: float = 0.0) -> None:
+        self.node_cpus, self.gpus = node_cpus, gpus
+
+    def nodes(self) -> list[dict[str, Any]]:
+        return [{"Alive": True, "Resources": {"CPU": c}} for c in self.node_cpus] + [
+            {"Alive": False, "Resources": {"CPU": 64.0}}  # a dead node counts for nothing
+        ]
+
+    def cluster_resources(self) -> dict[str, float]:
+        return {"CPU": sum(self.node_cpus), "GPU": self.gpus}
+
+
+@pytest.mark.parametrize(
+    ("node_cpus", "per_task", "gpus", "want"),
+    [
+        ([1.0], 1, 0.0, (1, 0.0, 0.0)),  # the only CPU stays free for decoding
+        ([2.0], 1, 0.0, (1, 0.0, 1.0)),
+        ([1.5], 1, 0.0, (1, 0.0, 0.5)),
+        ([16.0, 4.0, 8.0], 1, 0.0, (3, 0.0, 1.0)),  # one actor a node
+        ([16.0, 2.0], 2, 0.0, (2, 0.0, 0.0)),  # the 2-CPU node has room for one 2-CPU task only
+        ([8.0, 8.0], 1, 4.0, (4, 1.0, 1.0)),  # one actor a GPU
+    ],
+)
+def test_actor_layout_leaves_room_for_a_decoding_task(
+    node_cpus: list[float], per_task: int, gpus: float, want: tuple[int, float, float]
+) -> None:
+    from framepick.distributed import _actor_layout
+
+    assert _actor_layout(_FakeRay(node_cpus, gpus), RayConfig(num_cpus_per_task=per_task)) == want
+
+
+def test_task_larger_than_every_node_is_a_config_error(kill_marker: Path, media_input: Path) -> None:
+    """Decoding tasks that need more CPUs than any node has would wait for ever: refused."""
+    from framepick.distributed import _check_fits
+
+    _check_fits(_FakeRay([4.0, 2.0]), RayConfig(num_cpus_per_task=4))  # fits on the larger node
+    with pytest.raises(ConfigError, match=r"num_cpus_per_task=5.*largest node.*4 CPUs"):
+        _check_fits(_FakeRay([4.0, 2.0]), RayConfig(num_cpus_per_task=5))
+    sources = scan_input(media_input / "long").sources
+    with pytest.raises(ConfigError, match="num_cpus_per_task=3"):  # the module's Ray has 2 CPUs
+        embed_sources_ray(sources, FakeEmbedder(), RayConfig(num_cpus_per_task=3))
 
 
 _INTERRUPTED = """

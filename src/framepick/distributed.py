@@ -22,7 +22,9 @@ Where the work runs, and why:
   node's cores as locally. The model is built in the actor from picklable settings
   (:class:`ModelSpec`), or an embedder object given to ``framepick.run(embedder=...)`` is
   pickled to them (its class by value when it comes from a module that is not installed,
-  such as a script or a test helper, so the workers need not have it).
+  such as a script or a test helper, so the workers need not have it). An actor reserves
+  one CPU, less where a node would then have no room for a decoding task (a 1-CPU Ray:
+  none), so that decoding can always start.
 - **Planning**: a long video is split at keyframes into chunks of about ``ray.chunk_frames``
   frames (:mod:`framepick.chunks`). Finding the keyframes is a demux pass that reads the
   whole file, so it runs as one task per video, near the data, not on the driver; frame
@@ -412,9 +414,9 @@ class _Driver:
     def _start_actors(self) -> None:
         if self.model is None:
             return
-        count, gpus = _actor_layout(self.ray, self.settings)
+        count, gpus, cpus = _actor_layout(self.ray, self.settings)
         options = {
-            "num_cpus": 1,
+            "num_cpus": cpus,
             "num_gpus": gpus,
             "max_restarts": _RETRIES,
             "max_task_retries": _RETRIES,
@@ -664,9 +666,33 @@ class _Driver:
         return result
 
 
-def _actor_layout(ray: Any, settings: RayConfig) -> tuple[int, float]:
-    """How many embedding actors, and the GPUs each reserves: one per GPU share where the
-    cluster has GPUs (``num_gpus_per_embedder`` -1) or where asked, else one per node."""
+def _cpu_nodes(ray: Any) -> list[float]:
+    """The CPUs of each live node that has any."""
+    cpus = (float(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive"))
+    return [c for c in cpus if c > 0]
+
+
+def _check_fits(ray: Any, settings: RayConfig) -> None:
+    """Refuse a ``num_cpus_per_task`` that no node has: Ray would queue the tasks for ever."""
+    largest = max(_cpu_nodes(ray), default=0.0)
+    if settings.num_cpus_per_task > largest:
+        raise ConfigError(
+            f"ray.num_cpus_per_task={settings.num_cpus_per_task}, but the largest node of the Ray cluster "
+            f"has {largest:g} CPUs: no decoding task could start; lower ray.num_cpus_per_task"
+        )
+
+
+def _actor_layout(ray: Any, settings: RayConfig) -> tuple[int, float, float]:
+    """How many embedding actors, and the GPUs and CPUs each reserves: one per GPU share where
+    the cluster has GPUs (``num_gpus_per_embedder`` -1) or where asked, else one per node.
+
+    An actor reserves one CPU (its engine's threads work there), but never the CPUs a
+    decoding task needs beside it: on the smallest node the actor takes only what is left
+    after one task, down to none (on a 1-CPU Ray a reserving actor would hold the only CPU
+    and no decoding task could ever start; unreserved, the two share the core).
+    """
+    nodes = _cpu_nodes(ray)
+    cpus = max(0.0, min(1.0, min(nodes, default=0.0) - settings.num_cpus_per_task))
     gpus = float(ray.cluster_resources().get("GPU", 0))
     each = settings.num_gpus_per_embedder
     if each < 0:
@@ -674,9 +700,8 @@ def _actor_layout(ray: Any, settings: RayConfig) -> tuple[int, float]:
     if each > 0:
         if gpus < each:
             raise ConfigError(f"ray.num_gpus_per_embedder={each:g}, but the Ray cluster has {gpus:g} GPUs")
-        return max(1, int(gpus // each)), each
-    nodes = sum(1 for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0)
-    return max(1, nodes), 0.0
+        return max(1, int(gpus // each)), each, cpus
+    return max(1, len(nodes)), 0.0, cpus
 
 
 def embed_sources_ray(
@@ -709,6 +734,7 @@ def embed_sources_ray(
     if not sources:
         return []
     with _connected(ray, settings) as owned:
+        _check_fits(ray, settings)
         shipped = model if model is None or isinstance(model, ModelSpec) else _ship(model)
         driver = _Driver(ray, sources, shipped, settings, opts)
         driver.owned = owned
