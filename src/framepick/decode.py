@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
@@ -23,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
+from ._cpus import usable_cpus
 from ._framestats import NO_STATS, Stats, frame_stats
 from ._log import logger
 from ._resize import FrameShrinker
@@ -496,7 +496,7 @@ class ImageDecoder:
         if len(source.files) == 1:  # a loose image: no pool (the run decodes those ahead itself)
             yield _scan_image(0, source.files[0], size, thumbnails)
             return
-        workers = max(1, min(_IMAGE_THREADS, os.cpu_count() or 1))
+        workers = max(1, min(_IMAGE_THREADS, usable_cpus()))
         with ThreadPoolExecutor(workers, thread_name_prefix="framepick-images") as pool:
             pending: deque[Future[DecodedFrame]] = deque()
             for index, path in enumerate(source.files):

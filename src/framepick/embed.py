@@ -24,6 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ._cpus import usable_cpus
 from ._framestats import FRAME_METADATA, NO_STATS, Stats
 from ._fsutil import atomic_write
 from ._log import logger
@@ -151,6 +152,8 @@ class TorchEmbedder:
             raise ModelError("model.device=cuda but PyTorch sees no CUDA device; use model.device=cpu")
         if precision == "fp16" and device != "cuda":
             raise ModelError("fp16 inference needs CUDA; use the torch-bf16 or onnx engine on a CPU")
+        if device == "cpu" and torch.get_num_threads() > usable_cpus():
+            torch.set_num_threads(usable_cpus())  # a CPU quota that PyTorch's count does not see
         self.device = torch.device(device)
         self.precision = precision
         self.dim = FEATURE_DIM
@@ -206,7 +209,7 @@ class OnnxEmbedder:
         self.path, model = _onnx_model(input_size, export_dir)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        options.intra_op_num_threads = threads or usable_cpus()
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
@@ -284,7 +287,7 @@ class OpenVinoEmbedder:
         settings = {
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_PRECISION_HINT": precision,
-            "INFERENCE_NUM_THREADS": threads or (os.cpu_count() or 1),
+            "INFERENCE_NUM_THREADS": threads or usable_cpus(),
         }
         self._request = core.compile_model(graph, "CPU", settings).create_infer_request()
         if precision != "f32":
@@ -592,7 +595,7 @@ def _scan_all(
     time, a folder of 600 loose JPEG files would keep one core idle. Videos and frame
     folders stream in this thread (frame folders thread inside their decoder).
     """
-    workers = max(1, min(_PREFETCH_THREADS, os.cpu_count() or 1))
+    workers = max(1, min(_PREFETCH_THREADS, usable_cpus()))
     ahead: dict[int, Future[tuple[list[DecodedFrame], str | None]]] = {}
     submitted = 0
     try:

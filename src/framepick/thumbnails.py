@@ -10,7 +10,6 @@ the report.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from functools import partial
 
 import numpy as np
 
+from ._cpus import usable_cpus
 from ._log import logger
 from ._thumbs import JPEG_QUALITY, THUMB_SIZE, thumbnail_uri
 from .decode import decoder_for
@@ -115,7 +115,7 @@ def make_thumbnails(
 
     jobs = [(src, sorted({int(i) for i in wanted[src]})) for src in sorted(wanted)]
     jobs = [(src, indices) for src, indices in jobs if indices]
-    workers = max(1, min(_READ_THREADS, os.cpu_count() or 1, len(jobs)))
+    workers = max(1, min(_READ_THREADS, usable_cpus(), len(jobs)))
     thumbs = Thumbnails()
     with ThreadPoolExecutor(workers, thread_name_prefix="framepick-thumbnails") as pool:
         for (src, _), done in zip(jobs, [pool.submit(one, src, indices) for src, indices in jobs]):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import operator
-import os
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -14,6 +13,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ._cpus import usable_cpus
 from ._framestats import FRAME_METADATA
 from ._fsutil import atomic_open
 from ._png import encode_png
@@ -219,7 +219,7 @@ def dump_frames(
     number of frames written.
     """
     extra = {src: set(map(int, indices)) for src, indices in (also_read or {}).items()}
-    workers = max(1, min(_DUMP_THREADS, os.cpu_count() or 1))
+    workers = max(1, min(_DUMP_THREADS, usable_cpus()))
     written = 0
     with ThreadPoolExecutor(workers, thread_name_prefix="framepick-dump") as pool:
         pending: deque[Future[None]] = deque()

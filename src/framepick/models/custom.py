@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._cpus import usable_cpus
 from ..errors import ModelError
 
 __all__ = [
@@ -310,7 +311,7 @@ class OwnModelEmbedder:
         self._scale = (1.0 / (255.0 * std)).astype(np.float32)
         self._shift = (np.asarray(model.mean, np.float32) / std).astype(np.float32)
         self._dtype = np.dtype(model.file.dtype)
-        threads = threads or (os.cpu_count() or 1)
+        threads = threads or usable_cpus()
         if model.file.kind == "torchscript":
             self._run, self._batch = _torchscript_runner(model, device)
         elif model.engine.startswith("openvino"):
