@@ -120,3 +120,25 @@ def test_scaling_benchmark(tmp_path: Path) -> None:
     assert fig["kcenter"]["long"]["k"] == 120 and fig["kcenter_projection"]["at"][1]["n"] == 100_000_000
     rows = fig["projection"]["rows"]
     assert [r["nodes"] for r in rows] == [1, 4, 16, 64, 256] and rows[-1]["cpu"]["fps"] >= rows[0]["cpu"]["fps"] > 0
+
+
+@pytest.mark.slow
+def test_engines_benchmark(tmp_path: Path) -> None:
+    """Thread counts on 1 .. all cores, ORT's saved optimised model (same outputs), and
+    torch.compile against eager (the same embeddings)."""
+    import os
+
+    import bench_engines
+
+    fig = bench_engines.main(["--smoke", "--out", str(tmp_path / "e.json")])
+    rows = fig["threads"]
+    assert [r["cores"] for r in rows] == list(range(1, len(os.sched_getaffinity(0)) + 1))
+    for row in rows:
+        assert row["usable_cpus"] == row["cores"], "the child is pinned to its cores"
+        for engine in row["engines"].values():
+            assert engine["default_threads"] == row["cores"] and engine["default_images_per_sec"] > 0
+        assert row["run_jpeg_folder"]["sec"] > 0 and row["run_h264_clip"]["stages"]
+    ort = fig["ort_saved_optimised"]
+    assert ort["max_abs_diff"] < 1e-4 and ort["from_saved_optimised"]["session_sec"] > 0
+    for row in fig["torch_compile"].values():
+        assert row["max_abs_diff_to_eager"] < 0.1 and row["compiled_images_per_sec"] > 0
