@@ -306,6 +306,25 @@ def test_interrupt_cancels_the_work(kill_marker: Path, media_input: Path, tmp_pa
     assert ray.available_resources().get("CPU", 0) == 2, "tasks or actors are still holding CPUs"
 
 
+def _fresh_overrides(input_dir: Path, out: Path, **kw: object) -> dict[str, object]:
+    """The configuration of a run in a fresh process that starts its own Ray."""
+    values: dict[str, object] = {
+        "input_dir": str(input_dir),
+        "output_dir": str(out),
+        "stopping_condition.n_samples": 20,
+        "cache_dir": None,
+        "executor": "ray",
+        "ray.chunk_frames": CHUNK,
+    }
+    values.update(kw)
+    return values
+
+
+def _without_ray_address() -> dict[str, str]:
+    """This environment without RAY_ADDRESS: the fresh process must not join another Ray."""
+    return {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+
+
 _SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
@@ -320,15 +339,8 @@ print("selected", len(result.selected_frame_names), "ray still up:", ray.is_init
 def test_framepick_starts_and_stops_its_own_ray(media_input: Path, tmp_path: Path) -> None:
     """With no Ray in the process and no ray.address, the run starts a local Ray, and shuts
     it down when it is done (a fresh process: the module's session is not visible there)."""
-    overrides = {
-        "input_dir": str(media_input / "long"),
-        "output_dir": str(tmp_path / "out"),
-        "stopping_condition.n_samples": 20,
-        "cache_dir": None,
-        "executor": "ray",
-        "ray.chunk_frames": CHUNK,
-    }
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    overrides = _fresh_overrides(media_input / "long", tmp_path / "out")
+    env = _without_ray_address()
     code = _SCRIPT.format(tests=str(TESTS), overrides=overrides)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -352,16 +364,10 @@ def test_one_cpu_ray_runs_and_equals_local(media_input: Path, tmp_path: Path) ->
     """A Ray with a single CPU: the embedding actor must not hold the only CPU (no decoding
     task could start, and the run would wait for ever); the run completes with the local
     executor's result."""
-    overrides = {
-        "input_dir": str(media_input),
-        "output_dir": str(tmp_path / "ray"),
-        "selected_sequence_length": 10,
-        "stopping_condition.n_samples": 80,
-        "cache_dir": None,
-        "executor": "ray",
-        "ray.chunk_frames": CHUNK,
-    }
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    overrides = _fresh_overrides(
+        media_input, tmp_path / "ray", **{"selected_sequence_length": 10, "stopping_condition.n_samples": 80}
+    )
+    env = _without_ray_address()
     code = _ONE_CPU.format(tests=str(TESTS), overrides=overrides)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -449,16 +455,8 @@ def test_ctrl_c_stops_the_ray_it_started(media_input: Path, tmp_path: Path) -> N
     """SIGINT to a process whose run started its own Ray: the run stops within seconds, writes
     nothing, and Ray's processes (children of the run's process) are gone."""
     marker = tmp_path / "embedding"
-    overrides = {
-        "input_dir": str(media_input / "long"),
-        "output_dir": str(tmp_path / "out"),
-        "stopping_condition.n_samples": 20,
-        "cache_dir": None,
-        "executor": "ray",
-        "ray.chunk_frames": CHUNK,
-        "model.batch_size": 4,
-    }
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    overrides = _fresh_overrides(media_input / "long", tmp_path / "out", **{"model.batch_size": 4})
+    env = _without_ray_address()
     code = _INTERRUPTED.format(tests=str(TESTS), overrides=overrides, marker=str(marker))
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     deadline = time.monotonic() + 120
