@@ -500,3 +500,24 @@ def test_without_ray_installed_is_a_config_error(media_input: Path, tmp_path: Pa
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert "framepick[ray]" in proc.stderr
+
+
+def test_decoding_task_returns_no_array_per_frame(media_input: Path) -> None:
+    """What a decoding task sends the driver holds plain ints where a frame's pixels went,
+    not a NumPy array a frame: Ray pickles every array as an out-of-band buffer, which cost
+    the driver CPU time a frame."""
+    import pickle
+
+    from framepick.distributed import _decode_job, _Piece
+
+    source = next(s for s in scan_input(media_input).sources if s.name == "a.mp4")
+    pieces = [_Piece(src=0, gen=0, part=0, source=source)]
+    results, pixels = _decode_job(7, pieces, 32, True, lambda i: i % 3 == 0, False)
+    frames = results[0].frames
+    assert len(frames) == 60 and pixels.shape == (20, 32, 32, 3)
+    assert all(f.pixels is None for f in frames)
+    assert [(f.job, f.row) for f in frames if f.shipped] == [(7, r) for r in range(20)]
+    assert [f.index for f in frames if f.shipped] == list(range(0, 60, 3))
+    buffers: list[pickle.PickleBuffer] = []
+    pickle.dumps(results, protocol=5, buffer_callback=buffers.append)
+    assert buffers == []

@@ -25,7 +25,7 @@ from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 from .decode import DecodedFrame, PyAVDecoder, _truncation, decoder_for
 from .discover import Source
@@ -338,7 +338,10 @@ def scan_chunk(source: Source, chunk: Chunk, size: int | None, *, thumbnails: bo
     return frames
 
 
-def merge_chunks(source: Source, chunks: Sequence[Chunk], parts: Sequence[list[DecodedFrame]]) -> list[DecodedFrame]:
+FrameT = TypeVar("FrameT", bound=DecodedFrame)  # what a task returns in a frame's place
+
+
+def merge_chunks(source: Source, chunks: Sequence[Chunk], parts: Sequence[list[FrameT]]) -> list[FrameT]:
     """The chunks' frames in whole-video order: ``list(PyAVDecoder().frames(source, size))``.
 
     Nothing is left to recompute: a chunk that met a lost packet or a damaged frame after its
@@ -352,7 +355,7 @@ def merge_chunks(source: Source, chunks: Sequence[Chunk], parts: Sequence[list[D
         raise ChunkMismatch(f"{source.name}: {len(parts)} parts for {len(chunks)} chunks")
     if len(chunks) == 1 and chunks[0].whole:
         return list(parts[0])
-    merged: list[DecodedFrame] = []
+    merged: list[FrameT] = []
     for number, (chunk, part) in enumerate(zip(chunks, parts)):
         if chunk.part != number or chunk.first_index != len(merged) or chunk.last != (number == len(chunks) - 1):
             raise ChunkMismatch(f"{source.name}: chunk {chunk.part} is not where the plan puts it")
