@@ -292,3 +292,39 @@ def test_tracker_reports_exactly_the_moved_rows() -> None:
         np.testing.assert_array_equal(tracker.nearest, truth)
         changed = np.flatnonzero((tracker.nearest != before) & active)  # inactive rows: never reported
         assert set(changed.tolist()) <= set(moved.tolist()) <= set(changed.tolist()) | {row}
+
+
+@pytest.mark.parametrize("kind", [0, 1, 2, 3])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_blocked_seeding_equals_adding_one_by_one(kind: int, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """add_outside (the datapool's items in one blocked pass) leaves the tracker exactly as
+    adding them one at a time does: the same nearest bits and centers, ties to the earlier
+    center, inactive rows and earlier centers' rows untouched; then further picks match."""
+    import framepick._kcenter as kc
+
+    monkeypatch.setattr(kc, "_SEED_ELEMENTS", 997)  # many blocks, a partial last one
+    rng = np.random.default_rng(seed)
+    n, d = 600, 12
+    x = _data(rng, n, d, kind)
+    active = rng.random(n) < 0.85 if seed else None
+    pool = _data(rng, 40, d, kind)
+    pool[:5] = x[rng.choice(n, 5)]  # items at distance 0 from points
+    pool[5:8] = pool[8:11]  # duplicate items: exact ties between centers
+    pool[11] = pool[12] + np.float32(1e-7)  # near ties
+    for earlier in (0, 3):  # seeding first, and after a few centers that are rows of x
+        one, blocked = NearestTracker(x, 80, active), NearestTracker(x, 80, active)
+        rows = [int(i) for i in rng.choice(n if active is None else np.flatnonzero(active), earlier, replace=False)]
+        for tracker in (one, blocked):
+            for row in rows:
+                tracker.add(x[row], row)
+        for item in pool:
+            one.add(item)
+        blocked.add_outside(pool)
+        np.testing.assert_array_equal(blocked.nearest, one.nearest)
+        np.testing.assert_array_equal(blocked.assign, one.assign)
+        np.testing.assert_array_equal(blocked.centers, one.centers)
+        assert blocked.count == one.count == earlier + len(pool)
+        for _ in range(10):  # the pruned updates after the seeding see the same state
+            i = int(np.argmax(one.nearest))
+            np.testing.assert_array_equal(blocked.add(x[i], i), one.add(x[i], i))
+        np.testing.assert_array_equal(blocked.nearest, one.nearest)

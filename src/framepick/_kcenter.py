@@ -41,12 +41,15 @@ __all__ = ["NearestTracker", "kcenter_fast", "kcenter_reference", "sq_dist"]
 
 _MARGIN = 1e-3  # relative slack of the pruning test (see module docstring)
 _ABS_MARGIN = 1e-12  # absolute slack, for distances near float32 underflow
+_SEED_ELEMENTS = 2_000_000  # float64 distances per block when seeding with outside centers (16 MB)
 
 
 def sq_dist(block: np.ndarray, center: np.ndarray) -> np.ndarray:
     """Squared Euclidean distance of each row of ``block`` to ``center``, float32.
 
     Bit-identical per row whatever the other rows of ``block`` are (fixed summation tree).
+    ``center`` may also hold one center per row of ``block``: the same element-wise steps,
+    so row ``i`` gets the bits of ``sq_dist(block[i:i+1], center[i])``.
     """
     diff = np.subtract(block, center, dtype=np.float32)
     np.multiply(diff, diff, out=diff)
@@ -139,6 +142,55 @@ class NearestTracker:
         self.sqn = np.einsum("ij,ij->i", x, x, dtype=np.float64)
         self._gamma = 4.0 * (dim + 2) * 2.0**-24 * 2.0
         self._base = (self.sqn * (1.0 - self._gamma)).astype(np.float32)  # |p|^2 minus its share of the bound
+
+    def add_outside(self, centers: np.ndarray) -> None:
+        """Add outside vectors (rows of ``centers``) as centers in one blocked pass, leaving
+        exactly the state that adding them one by one with :meth:`add` leaves: the same
+        ``nearest`` bits, each point assigned to the earliest of its nearest centers.
+
+        One by one, each vector is a pass over ``x`` that prunes poorly (a datapool's items
+        are not spread over these points). Here a float64 BLAS product finds, for each
+        point, the few centers that can be its nearest within a bound on both roundings
+        (usually one), and the shared :func:`sq_dist` decides among those.
+        """
+        x, nearest, assign = self.x, self.nearest, self.assign
+        cs = np.ascontiguousarray(centers, dtype=np.float32).reshape(-1, x.shape[1])
+        if len(cs) == 0:
+            return
+        t0 = self.count
+        c64 = cs.astype(np.float64)
+        cn = np.einsum("ij,ij->i", c64, c64)
+        self.centers[t0 : t0 + len(cs)] = c64
+        self.cnorm[t0 : t0 + len(cs)] = cn
+        self.count = t0 + len(cs)
+        rows = np.arange(len(x)) if self._active is None else self._active
+        if t0 == 0 and self._inactive is not None:
+            nearest[self._inactive] = -1.0
+        step = max(1, _SEED_ELEMENTS // len(cs))
+        eps = 4.0 * (x.shape[1] + 2) * 2.0**-53 * 2.0  # float64 product error, relative to |p|^2 + |c|^2
+        low, high = 1.0 - _MARGIN, 1.0 + _MARGIN
+        for begin in range(0, len(rows), step):
+            idx = rows[begin : begin + step]
+            sqn = self.sqn[idx]
+            approx = x[idx].astype(np.float64) @ c64.T  # becomes |p|^2 + |c|^2 - 2 p.c, in place
+            approx *= -2.0
+            approx += cn[None, :]
+            approx += sqn[:, None]
+            # each product is within ``slack`` of the true distance, and float32 sq_dist
+            # within a relative _MARGIN of it: only a center whose product is at most
+            # ``ceiling`` can hold a point's smallest float32 distance
+            slack = eps * (sqn + cn.max()) + _ABS_MARGIN
+            ceiling = ((approx.min(axis=1) + slack) * high + 2.0 * _ABS_MARGIN) / low + slack
+            r, j = np.nonzero(approx <= ceiling[:, None])
+            dist = sq_dist(x[idx[r]], cs[j])  # per row: the bits of sq_dist(x[p], cs[j])
+            order = np.lexsort((j, dist, r))  # per point: smallest distance, then earliest center
+            first = order[np.r_[True, r[order][1:] != r[order][:-1]]]
+            points, best, center = idx[r[first]], dist[first], j[first]
+            if t0:  # earlier centers keep their points on ties (add's strict <)
+                better = best < nearest[points]
+                points, best, center = points[better], best[better], center[better]
+            nearest[points] = best
+            assign[points] = t0 + center
 
     def add(self, center: np.ndarray, row: int | None = None) -> np.ndarray:
         """Add one center (``x[row]``, or an outside vector when ``row`` is None); return the

@@ -207,8 +207,8 @@ class _Board:
 def _tracker(s: _Setup, k: int, allowed: np.ndarray | None) -> NearestTracker:
     """The running nearest distances, with the datapool's items already added as centers."""
     tracker = NearestTracker(s.x, (0 if s.pool is None else len(s.pool)) + min(k, len(s.cand)), allowed)
-    for center in s.pool if s.pool is not None else ():
-        tracker.add(center)
+    if s.pool is not None:
+        tracker.add_outside(s.pool)
     return tracker
 
 
