@@ -104,3 +104,17 @@ def test_reduce_dim() -> None:
         np.linalg.norm(y[i] - y[j], axis=1), np.linalg.norm(x[i] - x[j], axis=1), rtol=1e-3, atol=1e-3
     )
     assert reduce_dim(x, 64) is x or reduce_dim(x, 64).shape == x.shape
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_distance_passes_in_blocks(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tracker's passes over x run in blocks (no temporary of x's size at 1M points):
+    with blocks of a few rows, the picks and radii are still the reference's, bit for bit."""
+    import framepick._kcenter as kc
+
+    monkeypatch.setattr(kc, "_PASS_ROWS", 7)
+    rng = np.random.default_rng(seed)
+    n, d = int(rng.integers(200, 600)), int(rng.integers(1, 40))
+    x = (_walks(rng, n, d) if seed % 2 else rng.standard_normal((n, d))).astype(np.float32)
+    _same(x, n, int(rng.integers(n)))
+    _same(x, max(1, n // 5), 0, min_distance=0.5)

@@ -41,6 +41,7 @@ __all__ = ["NearestTracker", "kcenter_fast", "kcenter_reference", "sq_dist"]
 
 _MARGIN = 1e-3  # relative slack of the pruning test (see module docstring)
 _ABS_MARGIN = 1e-12  # absolute slack, for distances near float32 underflow
+_PASS_ROWS = 32_768  # rows per block of a distance pass (8 MB of float32 at 64 dimensions)
 _SEED_ELEMENTS = 2_000_000  # float64 distances per block when seeding with outside centers (16 MB)
 
 
@@ -63,6 +64,26 @@ def sq_dist(block: np.ndarray, center: np.ndarray) -> np.ndarray:
     if diff.shape[1] == 0:
         return np.zeros(len(diff), np.float32)
     return np.ascontiguousarray(diff[:, 0])
+
+
+def _sq_dist_rows(x: np.ndarray, rows: np.ndarray | None, center: np.ndarray) -> np.ndarray:
+    """``sq_dist(x[rows], center)`` (``rows`` None: all of ``x``), block by block: the same
+    bits, with temporaries of a block's size instead of ``x``'s (256 MB at 1M x 64)."""
+    n = len(x) if rows is None else len(rows)
+    if n <= _PASS_ROWS:
+        return sq_dist(x if rows is None else x[rows], center)
+    out = np.empty(n, np.float32)
+    for begin in range(0, n, _PASS_ROWS):
+        part = slice(begin, begin + _PASS_ROWS)
+        out[part] = sq_dist(x[part] if rows is None else x[rows[part]], center)
+    return out
+
+
+def _dots(x: np.ndarray, rows: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """``x[rows] @ center`` block by block (a screen with an error bound: any order will do)."""
+    if len(rows) <= _PASS_ROWS:
+        return x[rows] @ center
+    return np.concatenate([x[rows[b : b + _PASS_ROWS]] @ center for b in range(0, len(rows), _PASS_ROWS)])
 
 
 def _check(x: np.ndarray, k: int) -> np.ndarray:
@@ -212,7 +233,7 @@ class NearestTracker:
         self.centers[t] = c
         self.cnorm[t] = cn
         if t == 0:
-            nearest[:] = sq_dist(x, c)
+            nearest[:] = _sq_dist_rows(x, None, c)
             if self._inactive is not None:
                 nearest[self._inactive] = -1.0
             moved = np.arange(n) if self._active is None else self._active
@@ -233,12 +254,12 @@ class NearestTracker:
                     if len(idx) > n // 4:
                         lower = (self._base - 2.0 * (x @ c))[idx]
                     else:
-                        lower = self._base[idx] - 2.0 * (x[idx] @ c)
+                        lower = self._base[idx] - 2.0 * _dots(x, idx, c)
                     lower += np.float32(cn * (1.0 - self._gamma))
                 cur = nearest[idx]
                 maybe = idx[~(lower > cur)]  # NaN: evaluate
                 if len(maybe):
-                    dist = sq_dist(x[maybe], c)
+                    dist = _sq_dist_rows(x, maybe, c)
                     hit = dist < nearest[maybe]
                     moved = maybe[hit]
                     nearest[moved] = dist[hit]
