@@ -9,6 +9,7 @@
      many as the machine has (``os.cpu_count()``, the default before), best of ``--repeat``;
    * a whole ``framepick run`` (default settings, 30 picks, empty embedding cache) on the
      peers benchmark's 600 loose JPEG files and on its H.264 clip, best of ``--repeat``.
+   ``--smoke`` measures 1 core and all of them only.
    A machine with more cores measures more rows with the same command; this one has what
    ``machine.cores`` in the JSON says.
 2. **torch.compile** (inductor, CPU) of the model ``torch``/``torch-bf16`` run eagerly:
@@ -17,7 +18,7 @@
    graph optimisation against loading a model ORT optimised and saved before (with the
    optimisations off), images/s of both, and their largest output difference.
 
-    PYTHONPATH=src python3 benchmarks/bench_engines.py           # about 10 minutes
+    PYTHONPATH=src python3 benchmarks/bench_engines.py           # about 5 minutes on 2 cores
     PYTHONPATH=src python3 benchmarks/bench_engines.py --smoke   # seconds, correctness only
 """
 
@@ -128,9 +129,11 @@ def _child(args: list[str]) -> dict[str, Any]:
     return engine_threads_child(cores, n, size, repeat, export_dir)
 
 
-def threads_section(n: int, size: int, repeat: int, cache: Path, peers_input: Path) -> list[dict[str, Any]]:
+def threads_section(
+    n: int, size: int, repeat: int, cache: Path, peers_input: Path, counts: list[int]
+) -> list[dict[str, Any]]:
     rows = []
-    for cores in range(1, len(os.sched_getaffinity(0)) + 1):
+    for cores in counts:
         cmd = [sys.executable, __file__, "--child", str(cores), str(n), str(size), str(repeat), str(cache / "onnx")]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
         row = json.loads(next(li for li in proc.stdout.splitlines() if li.startswith("RESULT "))[7:])
@@ -240,7 +243,9 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="engines-cache-") as tmp:
         cache = Path(tmp)
         if not args.no_threads:
-            fig["threads"] = threads_section(args.frames, args.size, args.repeat, cache, peers_input)
+            most = len(os.sched_getaffinity(0))
+            counts = sorted({1, most}) if args.smoke else list(range(1, most + 1))
+            fig["threads"] = threads_section(args.frames, args.size, args.repeat, cache, peers_input, counts)
         fig["ort_saved_optimised"] = ort_saved_section(args.size, args.frames, args.repeat, cache / "ort")
     if not args.no_compile:
         fig["torch_compile"] = torch_compile_section(min(args.frames, 128), args.size, args.repeat)

@@ -124,19 +124,21 @@ def test_scaling_benchmark(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_engines_benchmark(tmp_path: Path) -> None:
-    """Thread counts on 1 .. all cores, ORT's saved optimised model (same outputs), and
+    """Thread counts on one core and on all, ORT's saved optimised model (same outputs), and
     torch.compile against eager (the same embeddings)."""
     import os
 
+    pytest.importorskip("onnxruntime")
     import bench_engines
 
     fig = bench_engines.main(["--smoke", "--out", str(tmp_path / "e.json")])
     rows = fig["threads"]
-    assert [r["cores"] for r in rows] == list(range(1, len(os.sched_getaffinity(0)) + 1))
+    assert [r["cores"] for r in rows] == sorted({1, len(os.sched_getaffinity(0))})
     for row in rows:
-        assert row["usable_cpus"] == row["cores"], "the child is pinned to its cores"
+        assert 1 <= row["usable_cpus"] <= row["cores"], "the child is pinned to its cores"
+        assert "onnx" in row["engines"], row["engines"]
         for engine in row["engines"].values():
-            assert engine["default_threads"] == row["cores"] and engine["default_images_per_sec"] > 0
+            assert engine["default_threads"] == row["usable_cpus"] and engine["default_images_per_sec"] > 0
         assert row["run_jpeg_folder"]["sec"] > 0 and row["run_h264_clip"]["stages"]
     ort = fig["ort_saved_optimised"]
     assert ort["max_abs_diff"] < 1e-4 and ort["from_saved_optimised"]["session_sec"] > 0

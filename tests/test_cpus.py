@@ -68,6 +68,42 @@ def test_v1_hybrid_layout(tmp_path: Path) -> None:
     assert _cpus._quota(_proc(tmp_path, "2:cpu,cpuacct:/\n0::/\n"), root) is None
 
 
+def test_odd_cgroup_files(tmp_path: Path) -> None:
+    """A zero period or quota, text that is not a number, a colon in the path, and the v1
+    mount named ``cpu`` only (no ``cpu,cpuacct``): no crash, and no quota made up."""
+    root = _tree(
+        tmp_path / "cg",
+        {
+            "zero/cpu.max": "100000 0\n",
+            "neg/cpu.max": "-5 100000\n",
+            "text/cpu.max": "lots\n",
+            "a:b/cpu.max": "200000 100000\n",
+            "cpu/job/cpu.cfs_quota_us": "300000\n",
+            "cpu/job/cpu.cfs_period_us": "100000\n",
+        },
+    )
+    for path in ("zero", "neg", "text"):
+        assert _cpus._quota(_proc(tmp_path, f"0::/{path}\n"), root) is None, path
+    assert _cpus._quota(_proc(tmp_path, "0::/a:b\n"), root) == 2.0
+    assert _cpus._quota(_proc(tmp_path, "3:cpu,cpuacct:/job\n"), root) == 3.0
+
+
+def test_cap_torch_threads_only_lowers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A quota below PyTorch's own count lowers it (PyTorch sees affinity, not quotas); a
+    larger one never raises it, since the setting is the whole process's."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(_cpus, "usable_cpus", lambda: before + 8)
+        _cpus.cap_torch_threads()
+        assert torch.get_num_threads() == before
+        monkeypatch.setattr(_cpus, "usable_cpus", lambda: 1)
+        _cpus.cap_torch_threads()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_no_cgroups(tmp_path: Path) -> None:
     assert _cpus._quota(tmp_path / "missing", tmp_path) is None
     assert _cpus._quota(_proc(tmp_path, "garbage\n\n"), tmp_path) is None

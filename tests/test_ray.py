@@ -348,30 +348,32 @@ def test_framepick_starts_and_stops_its_own_ray(media_input: Path, tmp_path: Pat
     assert (tmp_path / "out/report.json").is_file()
 
 
-_ONE_CPU = """
+_SMALL_RAY = """
 import logging, sys
 sys.path.insert(0, {tests!r})
 import framepick, ray
 from media import FakeEmbedder
-ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level=logging.WARNING)
+ray.init(address="local", num_cpus={cpus}, num_gpus={gpus}, include_dashboard=False, logging_level=logging.WARNING)
 cfg = framepick.load_config(overrides={overrides!r})
 result = framepick.run(cfg, embedder=FakeEmbedder())
 print("cluster CPUs", ray.cluster_resources()["CPU"], "selected", len(result.selected_frame_names))
 """
 
 
-def test_one_cpu_ray_runs_and_equals_local(media_input: Path, tmp_path: Path) -> None:
-    """A Ray with a single CPU: the embedding actor must not hold the only CPU (no decoding
-    task could start, and the run would wait for ever); the run completes with the local
-    executor's result."""
+@pytest.mark.parametrize(("cpus", "gpus"), [(1, 0), (2, 2)], ids=["1-cpu", "2-cpu-2-gpu"])
+def test_small_ray_runs_and_equals_local(media_input: Path, tmp_path: Path, cpus: int, gpus: int) -> None:
+    """Rays where the embedding actors could hold every CPU: one CPU, or two CPUs and two GPUs
+    (an actor per GPU). No decoding task could start, and the run would wait for ever; the
+    actors must leave room, and the run completes with the local executor's result. (The
+    GPUs are only Ray resources here: FakeEmbedder runs on the CPU.)"""
     overrides = _fresh_overrides(
         media_input, tmp_path / "ray", **{"selected_sequence_length": 10, "stopping_condition.n_samples": 80}
     )
     env = _without_ray_address()
-    code = _ONE_CPU.format(tests=str(TESTS), overrides=overrides)
+    code = _SMALL_RAY.format(tests=str(TESTS), overrides=overrides, cpus=cpus, gpus=gpus)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "cluster CPUs 1.0 selected 80" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+    assert f"cluster CPUs {cpus:.1f} selected 80" in proc.stdout, proc.stdout + proc.stderr[-2000:]
     local = framepick.run(_config(media_input, tmp_path / "local"), embedder=FakeEmbedder())
     a, b = Path(local.config.output_dir), tmp_path / "ray"
     for rel in ("filenames/sampled_filenames.txt", "data/sequence_information.json"):
@@ -385,49 +387,72 @@ def test_one_cpu_ray_runs_and_equals_local(media_input: Path, tmp_path: Path) ->
 
 
 class _FakeRay:
-    """The two calls _actor_layout and _check_fits make of Ray, for a made-up cluster."""
+    """The call _actor_layout and _check_fits make of Ray, for a made-up cluster of
+    (CPUs, GPUs) nodes."""
 
-    def __init__(self, node_cpus: list[float], gpus: float = 0.0) -> None:
-        self.node_cpus, self.gpus = node_cpus, gpus
+    def __init__(self, nodes: list[tuple[float, float]]) -> None:
+        self.node_resources = nodes
 
     def nodes(self) -> list[dict[str, Any]]:
-        return [{"Alive": True, "Resources": {"CPU": c}} for c in self.node_cpus] + [
-            {"Alive": False, "Resources": {"CPU": 64.0}}  # a dead node counts for nothing
+        return [{"Alive": True, "Resources": {"CPU": c, "GPU": g}} for c, g in self.node_resources] + [
+            {"Alive": False, "Resources": {"CPU": 64.0, "GPU": 8.0}}  # a dead node counts for nothing
         ]
-
-    def cluster_resources(self) -> dict[str, float]:
-        return {"CPU": sum(self.node_cpus), "GPU": self.gpus}
 
 
 @pytest.mark.parametrize(
-    ("node_cpus", "per_task", "gpus", "want"),
+    ("nodes", "per_task", "each", "want"),
     [
-        ([1.0], 1, 0.0, (1, 0.0, 0.0)),  # the only CPU stays free for decoding
-        ([2.0], 1, 0.0, (1, 0.0, 1.0)),
-        ([1.5], 1, 0.0, (1, 0.0, 0.5)),
-        ([16.0, 4.0, 8.0], 1, 0.0, (3, 0.0, 1.0)),  # one actor a node
-        ([16.0, 2.0], 2, 0.0, (2, 0.0, 0.0)),  # the 2-CPU node has room for one 2-CPU task only
-        ([8.0, 8.0], 1, 4.0, (4, 1.0, 1.0)),  # one actor a GPU
+        ([(1.0, 0.0)], 1, -1.0, (1, 0.0, 0.0)),  # the only CPU stays free for decoding
+        ([(2.0, 0.0)], 1, -1.0, (1, 0.0, 1.0)),
+        ([(1.5, 0.0)], 1, -1.0, (1, 0.0, 0.5)),
+        ([(16.0, 0.0), (4.0, 0.0), (8.0, 0.0)], 1, -1.0, (3, 0.0, 1.0)),  # one actor a node
+        ([(16.0, 0.0), (2.0, 0.0)], 2, -1.0, (2, 0.0, 0.0)),  # the 2-CPU node fits one 2-CPU task only
+        ([(0.0, 0.0), (8.0, 0.0)], 1, -1.0, (1, 0.0, 1.0)),  # a head without CPUs has no actor
+        ([(8.0, 2.0), (8.0, 2.0)], 1, -1.0, (4, 1.0, 1.0)),  # one actor a GPU
+        ([(2.0, 2.0)], 1, -1.0, (2, 1.0, 0.5)),  # two actors share what one task leaves
+        ([(4.0, 1.0)], 1, 0.25, (4, 0.25, 0.75)),  # four actors on one GPU
+        ([(16.0, 0.0), (2.0, 1.0)], 1, -1.0, (1, 1.0, 1.0)),  # CPU-only nodes hold no GPU actor
+        ([(16.0, 0.0)], 1, 0.0, (1, 0.0, 1.0)),  # no GPUs asked for
     ],
 )
 def test_actor_layout_leaves_room_for_a_decoding_task(
-    node_cpus: list[float], per_task: int, gpus: float, want: tuple[int, float, float]
+    nodes: list[tuple[float, float]], per_task: int, each: float, want: tuple[int, float, float]
 ) -> None:
     from framepick.distributed import _actor_layout
 
-    assert _actor_layout(_FakeRay(node_cpus, gpus), RayConfig(num_cpus_per_task=per_task)) == want
+    settings = RayConfig(num_cpus_per_task=per_task, num_gpus_per_embedder=each)
+    assert _actor_layout(_FakeRay(nodes), settings) == want
 
 
-def test_task_larger_than_every_node_is_a_config_error(kill_marker: Path, media_input: Path) -> None:
-    """Decoding tasks that need more CPUs than any node has would wait for ever: refused."""
+def test_task_larger_than_every_node(caplog: pytest.LogCaptureFixture) -> None:
+    """Decoding tasks that need more CPUs than any node has would wait for ever: refused on a
+    Ray framepick started (it cannot grow), a warning on a joined cluster (an autoscaler may
+    add such a node)."""
     from framepick.distributed import _check_fits
 
-    _check_fits(_FakeRay([4.0, 2.0]), RayConfig(num_cpus_per_task=4))  # fits on the larger node
-    with pytest.raises(ConfigError, match=r"num_cpus_per_task=5.*largest node.*4 CPUs"):
-        _check_fits(_FakeRay([4.0, 2.0]), RayConfig(num_cpus_per_task=5))
-    sources = scan_input(media_input / "long").sources
-    with pytest.raises(ConfigError, match="num_cpus_per_task=3"):  # the module's Ray has 2 CPUs
-        embed_sources_ray(sources, FakeEmbedder(), RayConfig(num_cpus_per_task=3))
+    cluster = _FakeRay([(0.0, 0.0), (4.0, 0.0), (2.0, 0.0)])
+    _check_fits(cluster, RayConfig(num_cpus_per_task=4), can_grow=False)  # fits on the larger node
+    with pytest.raises(ConfigError, match=r"num_cpus_per_task=5.*largest node.*4 CPUs.*lower"):
+        _check_fits(cluster, RayConfig(num_cpus_per_task=5), can_grow=False)
+    with caplog.at_level(logging.WARNING, logger="framepick"):
+        _check_fits(cluster, RayConfig(num_cpus_per_task=5), can_grow=True)
+    assert "waits until the cluster has such a node" in caplog.text
+
+
+def test_oversized_task_on_a_ray_framepick_started_exits_2(media_input: Path, tmp_path: Path) -> None:
+    """The command line: exit status 2 and the key to change, and no Ray left running."""
+    code = (
+        "import sys\n"
+        "from framepick.cli import main\n"
+        f"sys.exit(main(['run', 'input_dir={media_input / 'folder'}', 'output_dir={tmp_path / 'out'}', "
+        "'executor=ray', 'cache_dir=none', 'ray.num_cpus_per_task=1024', 'stopping_condition.n_samples=5']))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=_without_ray_address()
+    )
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "ray.num_cpus_per_task=1024" in proc.stderr and "lower ray.num_cpus_per_task" in proc.stderr
+    assert not (tmp_path / "out/report.json").exists()
 
 
 _INTERRUPTED = """

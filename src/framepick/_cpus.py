@@ -2,8 +2,8 @@
 
 ``os.cpu_count()`` counts the machine's CPUs. A process pinned with ``taskset`` or
 ``docker --cpuset-cpus``, or throttled by a CPU quota (``docker --cpus``, a Kubernetes CPU
-limit, a Ray worker), gets fewer; sizing inference threads by the machine's count then
-runs more threads than cores, and they wait on each other.
+limit), gets fewer; sizing inference threads by the machine's count then runs more threads
+than cores, and they wait on each other (ONNX Runtime with 2 threads on 1 core: half speed).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 from functools import cache
 from pathlib import Path
 
-__all__ = ["usable_cpus"]
+__all__ = ["cap_torch_threads", "usable_cpus"]
 
 _CGROUP = Path("/sys/fs/cgroup")
 
@@ -59,15 +59,25 @@ def _ancestors(base: Path, path: str) -> list[Path]:
     """``base/path`` and each folder above it up to ``base``, those that exist."""
     parts = [p for p in path.strip("/").split("/") if p and p != ".."]
     folders = [base.joinpath(*parts[:i]) for i in range(len(parts), -1, -1)]
-    return [f for f in dict.fromkeys(folders) if f.is_dir()]
+    return [f for f in dict.fromkeys(folders) if _is_dir(f)]
+
+
+def _is_dir(folder: Path) -> bool:
+    try:
+        return folder.is_dir()
+    except OSError:  # not readable (before Python 3.14 is_dir raises on EACCES)
+        return False
 
 
 def _v2_quota(folder: Path) -> float | None:
     try:
         quota, period = (folder / "cpu.max").read_text().split()[:2]
-        return None if quota == "max" else int(quota) / int(period)
+        if quota == "max":
+            return None
+        cpus, every = int(quota), int(period)
     except (OSError, ValueError):
         return None
+    return cpus / every if cpus > 0 and every > 0 else None
 
 
 def _v1_quota(folder: Path) -> float | None:
@@ -88,3 +98,13 @@ def usable_cpus() -> int:
     if quota is not None:
         cpus = min(cpus, math.ceil(quota))
     return max(1, cpus)
+
+
+def cap_torch_threads() -> None:
+    """Lower PyTorch's intra-op threads to :func:`usable_cpus` where a CPU quota leaves fewer
+    than PyTorch counts (it follows the affinity mask, not quotas). Process-wide, so only
+    ever lowered, never raised."""
+    import torch
+
+    if torch.get_num_threads() > usable_cpus():
+        torch.set_num_threads(usable_cpus())

@@ -23,8 +23,8 @@ Where the work runs, and why:
   (:class:`ModelSpec`), or an embedder object given to ``framepick.run(embedder=...)`` is
   pickled to them (its class by value when it comes from a module that is not installed,
   such as a script or a test helper, so the workers need not have it). An actor reserves
-  one CPU, less where a node would then have no room for a decoding task (a 1-CPU Ray:
-  none), so that decoding can always start.
+  one CPU, less where its node would then have no room for a decoding task beside its
+  actors (a 1-CPU Ray: none), so that decoding can start on every node that has actors.
 - **Planning**: a long video is split at keyframes into chunks of about ``ray.chunk_frames``
   frames (:mod:`framepick.chunks`). Finding the keyframes is a demux pass that reads the
   whole file, so it runs as one task per video, near the data, not on the driver; frame
@@ -144,6 +144,9 @@ class _Piece:
     first: int = 0  # frame folders: the first file's index (``source`` holds the range)
 
 
+_FRAME_FIELDS = [f for f in dataclasses.fields(DecodedFrame) if f.name != "pixels"]
+
+
 @dataclass
 class _Shipped(DecodedFrame):
     """A frame as a decoding task returns it to the driver: no pixels; ``job`` and ``row``
@@ -211,12 +214,13 @@ def _decode_job(
         shipped: list[_Shipped] = []
         for frame in frames:
             wanted = embedding and frame.error is None and frame.pixels is not None
-            fields = {**vars(frame), "pixels": None}
+            fields = {f.name: getattr(frame, f.name) for f in _FRAME_FIELDS}
             if wanted and (embed_frame is None or embed_frame(frame.index)):
                 pixels.append(frame.pixels)  # type: ignore[arg-type]
-                shipped.append(_Shipped(**fields, job=job, row=len(pixels) - 1))
+                shipped.append(_Shipped(**fields, pixels=None, job=job, row=len(pixels) - 1))
             else:
-                shipped.append(_Shipped(**fields))
+                shipped.append(_Shipped(**fields, pixels=None))
+            frame.pixels = None  # the pixels live on only in ``pixels`` (skipped frames' are freed)
         results.append(_PieceResult(piece.src, piece.gen, piece.part, shipped, error, redo))
     side = size or 0
     stacked = np.stack(pixels) if pixels else np.zeros((0, side, side, 3), np.uint8)
@@ -679,20 +683,30 @@ class _Driver:
         return result
 
 
-def _cpu_nodes(ray: Any) -> list[float]:
-    """The CPUs of each live node that has any."""
-    cpus = (float(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive"))
-    return [c for c in cpus if c > 0]
+def _nodes(ray: Any) -> list[tuple[float, float]]:
+    """The (CPUs, GPUs) of each live node."""
+    found = []
+    for node in ray.nodes():
+        if node.get("Alive"):
+            resources = node.get("Resources", {})
+            found.append((float(resources.get("CPU", 0)), float(resources.get("GPU", 0))))
+    return found
 
 
-def _check_fits(ray: Any, settings: RayConfig) -> None:
-    """Refuse a ``num_cpus_per_task`` that no node has: Ray would queue the tasks for ever."""
-    largest = max(_cpu_nodes(ray), default=0.0)
-    if settings.num_cpus_per_task > largest:
-        raise ConfigError(
-            f"ray.num_cpus_per_task={settings.num_cpus_per_task}, but the largest node of the Ray cluster "
-            f"has {largest:g} CPUs: no decoding task could start; lower ray.num_cpus_per_task"
-        )
+def _check_fits(ray: Any, settings: RayConfig, can_grow: bool) -> None:
+    """A ``num_cpus_per_task`` that no node has: Ray would queue the tasks for ever. Refused
+    on a Ray this run started (it cannot grow); on a joined cluster only a warning, since an
+    autoscaler may add such a node (a head with no CPUs and workers yet to come is common)."""
+    largest = max((cpus for cpus, _ in _nodes(ray)), default=0.0)
+    if settings.num_cpus_per_task <= largest:
+        return
+    what = (
+        f"ray.num_cpus_per_task={settings.num_cpus_per_task}, but the largest node of the Ray cluster "
+        f"has {largest:g} CPUs"
+    )
+    if not can_grow:
+        raise ConfigError(f"{what}: no decoding task could start; lower ray.num_cpus_per_task")
+    logger.warning("%s: decoding waits until the cluster has such a node", what)
 
 
 def _actor_layout(ray: Any, settings: RayConfig) -> tuple[int, float, float]:
@@ -700,21 +714,25 @@ def _actor_layout(ray: Any, settings: RayConfig) -> tuple[int, float, float]:
     the cluster has GPUs (``num_gpus_per_embedder`` -1) or where asked, else one per node.
 
     An actor reserves one CPU (its engine's threads work there), but never the CPUs a
-    decoding task needs beside it: on the smallest node the actor takes only what is left
-    after one task, down to none (on a 1-CPU Ray a reserving actor would hold the only CPU
-    and no decoding task could ever start; unreserved, the two share the core).
+    decoding task needs beside the actors of a node: on the tightest node the actors share
+    what is left after one task, down to none (on a 1-CPU Ray a reserving actor would hold
+    the only CPU and no decoding task could ever start; unreserved, they share the core).
     """
-    nodes = _cpu_nodes(ray)
-    cpus = max(0.0, min(1.0, min(nodes, default=0.0) - settings.num_cpus_per_task))
-    gpus = float(ray.cluster_resources().get("GPU", 0))
+    nodes = _nodes(ray)
+    per_task = settings.num_cpus_per_task
+    gpus = sum(g for _, g in nodes)
     each = settings.num_gpus_per_embedder
     if each < 0:
         each = min(1.0, gpus)
     if each > 0:
         if gpus < each:
             raise ConfigError(f"ray.num_gpus_per_embedder={each:g}, but the Ray cluster has {gpus:g} GPUs")
-        return max(1, int(gpus // each)), each, cpus
-    return max(1, len(nodes)), 0.0, cpus
+        count = max(1, int(gpus // each))
+        room = [(c - per_task) / max(1, int(g // each)) for c, g in nodes if g >= each]
+    else:
+        count = max(1, sum(1 for c, _ in nodes if c > 0))
+        room = [c - per_task for c, _ in nodes if c > 0]
+    return count, each, max(0.0, min(1.0, min(room, default=0.0)))
 
 
 def embed_sources_ray(
@@ -747,7 +765,7 @@ def embed_sources_ray(
     if not sources:
         return []
     with _connected(ray, settings) as owned:
-        _check_fits(ray, settings)
+        _check_fits(ray, settings, can_grow=not owned)
         shipped = model if model is None or isinstance(model, ModelSpec) else _ship(model)
         driver = _Driver(ray, sources, shipped, settings, opts)
         driver.owned = owned

@@ -24,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ._cpus import usable_cpus
+from ._cpus import cap_torch_threads, usable_cpus
 from ._framestats import FRAME_METADATA, NO_STATS, Stats
 from ._fsutil import atomic_write
 from ._log import logger
@@ -152,8 +152,8 @@ class TorchEmbedder:
             raise ModelError("model.device=cuda but PyTorch sees no CUDA device; use model.device=cpu")
         if precision == "fp16" and device != "cuda":
             raise ModelError("fp16 inference needs CUDA; use the torch-bf16 or onnx engine on a CPU")
-        if device == "cpu" and torch.get_num_threads() > usable_cpus():
-            torch.set_num_threads(usable_cpus())  # a CPU quota that PyTorch's count does not see
+        if device == "cpu":
+            cap_torch_threads()
         self.device = torch.device(device)
         self.precision = precision
         self.dim = FEATURE_DIM

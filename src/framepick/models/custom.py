@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._cpus import usable_cpus
+from .._cpus import cap_torch_threads, usable_cpus
 from ..errors import ModelError
 
 __all__ = [
@@ -438,6 +438,8 @@ def _torchscript_runner(model: OwnModel, device: str) -> tuple[Runner, int | Non
         raise ModelError("model.device=cuda but PyTorch sees no CUDA device; use model.device=cpu")
     if model.engine == "torch-fp16" and device != "cuda":
         raise ModelError("fp16 inference needs CUDA; use model.engine=torch or torch-bf16 on a CPU")
+    if device == "cpu":
+        cap_torch_threads()
     try:
         with warnings.catch_warnings():  # PyTorch deprecates TorchScript, which still loads and runs
             warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated", DeprecationWarning)
