@@ -143,8 +143,8 @@ def _run_fastdup(python: str, inp: Path, k: int) -> tuple[float, list[int]]:
     with tempfile.TemporaryDirectory(prefix="peers-fd-") as tmp:
         env = dict(os.environ, SENTRY_OPT_OUT="1")
         start = time.perf_counter()
-        proc = subprocess.run(
-            [python, "-c", _FASTDUP, str(inp), f"{tmp}/work", str(k)], env=env, capture_output=True, text=True
+        proc = subprocess.run(  # in the temporary folder: fastdup writes an error.msg log where it runs
+            [python, "-c", _FASTDUP, str(inp), f"{tmp}/work", str(k)], env=env, capture_output=True, text=True, cwd=tmp
         )
         sec = time.perf_counter() - start
     if proc.returncode != 0:
