@@ -143,9 +143,9 @@ def _run_fastdup(python: str, inp: Path, k: int) -> tuple[float, list[int]]:
     with tempfile.TemporaryDirectory(prefix="peers-fd-") as tmp:
         env = dict(os.environ, SENTRY_OPT_OUT="1")
         start = time.perf_counter()
-        proc = subprocess.run(  # in the temporary folder: fastdup writes an error.msg log where it runs
-            [python, "-c", _FASTDUP, str(inp), f"{tmp}/work", str(k)], env=env, capture_output=True, text=True, cwd=tmp
-        )
+        cmd = [python, "-c", _FASTDUP, str(inp.resolve()), f"{tmp}/work", str(k)]
+        # run in the temporary folder: fastdup writes an error.msg log where it runs
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp)
         sec = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError((proc.stderr or proc.stdout).strip().splitlines()[-1] if proc.stderr else "failed")
