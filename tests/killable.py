@@ -18,7 +18,7 @@ from framepick.cli import main
 mode, marker = sys.argv[1], Path(sys.argv[2])
 
 if mode == "embed":
-    _create = pipeline.create_embedder
+    _create = embed.create_embedder
 
     class Slow:
         """Whatever engine the run picks, made slow: every batch touches MARKER and sleeps."""
@@ -35,7 +35,7 @@ if mode == "embed":
             time.sleep(0.3)
             return vectors
 
-    pipeline.create_embedder = lambda *a, **k: Slow(_create(*a, **k))  # type: ignore[assignment]
+    embed.create_embedder = lambda *a, **k: Slow(_create(*a, **k))  # type: ignore[assignment]
 elif mode == "write":
     _write_files = pipeline._write_files
 

@@ -25,7 +25,7 @@ from .clips import write_clips
 from .config import Config, config_to_dict, config_to_yaml
 from .datapool import Datapool, open_datapool, run_record
 from .discover import Discovery, Source, scan_input
-from .embed import Embedder, SourceFrames, create_embedder, embed_sources, embedder_signature
+from .embed import Embedder, SourceFrames, embed_sources, embedder_signature
 from .embeddings_csv import embeddings_for_table
 from .errors import InputError, NoCandidatesError, OutputError
 from .export import write_exports
@@ -249,22 +249,9 @@ def _model(config: Config, loaded: Embedder | None) -> Embedder | None:
     cached run has none yet); None when the run uses precomputed embeddings."""
     if loaded is not None or config.embeddings is not None:
         return loaded
-    cache_root = resolve_cache_dir(config.cache_dir)
-    model = config.model
-    export_dir = cache_root / "onnx" if cache_root is not None else None
-    if model.path is not None:  # your own model file: nothing exported, OpenVINO's compiled blobs kept
-        from .embed import create_own_embedder
+    from .distributed import ModelSpec  # the configured model as settings, as the Ray actors load it
 
-        return create_own_embedder(
-            model.path,
-            model.input_size,
-            model.engine,
-            model.device,
-            mean=model.mean,
-            std=model.std,
-            cache_dir=export_dir,
-        )
-    return create_embedder(model.engine, model.size, model.device, export_dir=export_dir)
+    return ModelSpec.from_config(config).create()
 
 
 def _pool_signature(config: Config, embedder: Embedder | None) -> str:
