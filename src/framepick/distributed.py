@@ -64,7 +64,6 @@ from typing import Any
 
 import numpy as np
 
-from ._framestats import FRAME_METADATA
 from ._log import logger
 from .cache import resolve_cache_dir
 from .chunks import Chunk, ChunkDecodeError, ChunkMismatch, merge_chunks, plan_chunks, scan_chunk
@@ -676,10 +675,7 @@ class _Driver:
             stats.append(result.record(frame))
             mask.append(frame.shipped)
             rows.append(self.rows[frame.job][frame.row] if frame.shipped else np.zeros(dim, np.float32))
-        if rows:
-            result.embeddings = np.vstack(rows).astype(np.float32, copy=False)
-        result.embedded = np.array(mask, bool)
-        result.metadata = np.array(stats, np.float64).reshape(-1, len(FRAME_METADATA))
+        result.complete(rows, mask, stats)
         return result
 
 

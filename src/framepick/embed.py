@@ -541,6 +541,14 @@ class SourceFrames:
             self.thumbnails[frame.index] = frame.thumbnail
         return NO_STATS if frame.stats is None or frame.error is not None else frame.stats
 
+    def complete(self, rows: list[np.ndarray], embedded: list[bool], stats: list[Stats]) -> None:
+        """Set the per-frame arrays from what was gathered frame by frame (one row, flag and
+        statistics per :meth:`record`), as every executor finishes a source."""
+        if rows:
+            self.embeddings = np.vstack(rows).astype(np.float32, copy=False)
+        self.embedded = np.array(embedded, bool)
+        self.metadata = np.array(stats, np.float64).reshape(-1, len(FRAME_METADATA))
+
 
 @dataclass(frozen=True)
 class _Frame:
@@ -697,10 +705,7 @@ class _Batcher:
 
     def _finish(self, src: int) -> None:
         result = self.results[src]
-        if self.rows[src]:
-            result.embeddings = np.vstack(self.rows[src]).astype(np.float32, copy=False)  # type: ignore[arg-type]
-        result.embedded = np.array(self.masks[src], bool)
-        result.metadata = np.array(self.stats[src], np.float64).reshape(-1, len(FRAME_METADATA))
+        result.complete(self.rows[src], self.masks[src], self.stats[src])  # type: ignore[arg-type]
         self.rows[src], self.masks[src], self.stats[src] = [], [], []
         if self.on_source_done is not None:
             self.on_source_done(src, result)
