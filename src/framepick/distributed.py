@@ -151,7 +151,7 @@ class _Shipped(DecodedFrame):
     """A frame as a decoding task returns it to the driver: no pixels; ``job`` and ``row``
     locate its pixels in that task's pixel array, and so its embedding (-1: not embedded).
     Plain ints: a NumPy marker per frame cost the driver an out-of-band pickle buffer a frame
-    (about half of its CPU time a frame)."""
+    (about half of its Python time in a profile; docs/scaling.md, section 2)."""
 
     job: int = -1
     row: int = -1
