@@ -286,7 +286,9 @@ def test_damaged_video_merges_exactly_or_falls_back(case: str, targets: tuple[in
 @pytest.mark.parametrize("ext", ["mp4", "mkv"])
 @pytest.mark.parametrize("dropped", [(7, 27, 47, 67), (20,)], ids=["p-frames", "keyframe"])
 def test_dropped_packets(ext: str, dropped: tuple[int, ...], tmp_path: Path) -> None:
-    """P-frames left out (a gap in the timestamps, judged later by the checks): exact. A keyframe
+    """Reference P-frames left out: H.264's frame_num skips, so the plan keeps the source in one
+    piece (a chunk starting after the loss could not mark the repaired picture as the single
+    pass does), which decodes exactly like the single pass, damage marks included. A keyframe
     left out: FFmpeg drops the frames predicted from it, so the plan's indices are off: mismatch."""
     full = write_clip(tmp_path / f"full.{ext}", "libx264", n=120, options=x264("keyint=20:scenecut=0:bframes=0"))
     path = tmp_path / f"dropped.{ext}"
@@ -301,7 +303,12 @@ def test_dropped_packets(ext: str, dropped: tuple[int, ...], tmp_path: Path) -> 
     source = video_source(path)
     want, problem = reference(source)
     chunks = plan_chunks(source, 20)
-    assert len(chunks) > 1
+    if dropped != (20,):
+        assert [f.index for f in want if f.suspect] == [7, 26, 45, 64], "premise: the repaired pictures are damaged"
+        assert len(chunks) == 1 and chunks[0].whole
+        assert plan_chunks(video_source(full), 20)[0].whole is False, "premise: the intact file is cut"
+    else:
+        assert len(chunks) > 1
     result = outcome(source, chunks)
     if dropped == (20,):
         assert len(want) < 119 and result == [0], "premise: frames after the lost keyframe are not produced"

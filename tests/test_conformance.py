@@ -498,7 +498,8 @@ def test_overwritten_bytes_are_flagged(case: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("ext", ["mp4", "mkv"])
 def test_dropped_packets_flag_the_frames_after_the_gap(ext: str, tmp_path: Path) -> None:
-    """A remux that leaves out two reference P-frames of a CFR stream: FFmpeg decodes on quietly."""
+    """A remux that leaves out two reference P-frames of a CFR stream: FFmpeg decodes on quietly,
+    but H.264's frame_num skips them; the picture decoded over each loss is damaged."""
     full = write_clip(
         tmp_path / f"full.{ext}", "libx264", width=128, height=96, options=x264("keyint=20:scenecut=0:bframes=0")
     )
@@ -537,7 +538,10 @@ def test_dropped_packets_flag_the_frames_after_the_gap(ext: str, tmp_path: Path)
     check = run_checks([source], results, build_table([source], results, 0))
     damaged = {int(i) for i in np.flatnonzero(check.damaged)}
     assert damaged == set(after_gap), f"frames after the gaps {after_gap} not damaged (damaged: {sorted(damaged)})"
-    assert all("gap in the timestamps" in check.corrupt_reasons[f"dropped-{i:02d}-{ext}.png"] for i in after_gap)
+    reasons = [check.corrupt_reasons[f"dropped-{i:02d}-{ext}.png"] for i in after_gap]
+    assert all("1 reference frame(s) before it are missing" in r for r in reasons), reasons
+    # the gaps themselves are reported too, as information
+    assert check.gaps == {f"dropped.{ext}": {f"dropped-{i:02d}-{ext}.png": 1 for i in after_gap}}
 
 
 TRUNCATED = {

@@ -90,10 +90,7 @@ def test_timestamp_gaps_only_in_constant_rate_streams() -> None:
 
     cfr = list(range(0, 30 * 512, 512))
     dropped = cfr[:7] + cfr[8:20] + cfr[22:]  # one frame missing before 7, two before 19
-    assert timestamp_gaps(dropped) == {
-        7: "follows a gap in the timestamps: about 1 frame(s) missing before it",
-        19: "follows a gap in the timestamps: about 2 frame(s) missing before it",
-    }
+    assert timestamp_gaps(dropped) == {7: 1, 19: 2}
     assert timestamp_gaps(cfr) == {}
     # 29.97 fps in a millisecond time base (mkv): 33/34 ms steps are one rate, not gaps
     ms = [round(i * 1000 / 29.97) for i in range(40)]
@@ -103,13 +100,14 @@ def test_timestamp_gaps_only_in_constant_rate_streams() -> None:
     rng = np.random.default_rng(0)
     vfr = np.cumsum(rng.choice([1, 2, 3, 5], 60)).tolist()
     assert timestamp_gaps(vfr) == {}
-    # a change of pace that is not a whole number of frames is not a loss
-    assert timestamp_gaps(cfr[:10] + [cfr[9] + 1280 + 512 * i for i in range(20)]) == {}
+    # a pause that is not a whole number of frames is still a gap (2.6 intervals: about 2 slots skipped)
+    assert timestamp_gaps(cfr[:10] + [cfr[9] + 1331 + 512 * i for i in range(20)]) == {10: 2}
     assert timestamp_gaps([None] * 20) == {} and timestamp_gaps(cfr[:5]) == {}
 
 
 def test_dropped_packets_and_damage_are_flagged_not_lost(tmp_path: Path) -> None:
-    """A remux without two reference packets: FFmpeg decodes on quietly; the timestamps tell."""
+    """A remux without two packets: FFmpeg decodes on quietly; the timestamps show both gaps, and
+    H.264's frame_num shows the lost reference frame."""
     import av
 
     from framepick.checks import run_checks
@@ -142,10 +140,17 @@ def test_dropped_packets_and_damage_are_flagged_not_lost(tmp_path: Path) -> None
     results = embed_sources([source], Zeros())
     table = build_table([source], results, 4)
     check = run_checks([source], results, table)
+    # both losses leave a gap in the timestamps; only the lost reference frame damages a picture
+    # (a non-reference B-frame is predicted from, not a predictor: losing it costs that frame only)
+    assert len(check.gaps["dropped.mp4"]) == 2
+    with av.open(str(full)) as src:
+        lost = [p.pts for i, p in enumerate(src.demux(src.streams.video[0])) if p.dts is not None and i in (11, 25)]
+    kinds = {f.pts: av.video.frame.PictureType(f.pict_type).name for f in av.open(str(full)).decode(video=0)}
+    assert [kinds[p] for p in lost] == ["B", "P"], "premise: packet 11 is a B-frame, 25 a P-frame"
     flagged = sorted(check.corrupt_reasons)
-    assert len(flagged) == 2 and all("gap in the timestamps" in check.corrupt_reasons[n] for n in flagged)
+    assert len(flagged) == 1 and "reference frame(s) before it are missing" in check.corrupt_reasons[flagged[0]]
     off = run_checks([source], results, table, corruptness_check=False)
-    assert off.corrupt_names == [] and not off.corrupt.any() and off.n_damaged == 2
+    assert off.corrupt_names == [] and not off.corrupt.any() and off.n_damaged == 1
 
 
 def _jpeg_folder(root: Path, n: int = 12, size: tuple[int, int] = (384, 288)) -> Path:

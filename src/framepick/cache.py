@@ -37,7 +37,7 @@ __all__ = ["CACHE_VERSION", "EmbeddingCache", "default_cache_dir", "resolve_cach
 # 5: per-frame metadata (sharpness, luminance, contrast); 4: JPEG frames decoded at reduced scale,
 # their digest from the file bytes; 3: the embedded mask is stored; 2: FFmpeg's default error
 # handling (indices as a plain decode), damaged frames
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 
 
 def default_cache_dir() -> Path:

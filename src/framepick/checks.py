@@ -5,11 +5,15 @@ Two kinds of bad frames, told apart because the switch treats them differently:
 - *undecodable*: the decoder could not produce the frame at all (an unreadable image, a
   video frame that could not be converted). It has no pixels, so it is never usable, and it
   is always reported (``left_out`` in report.json, the log), whatever the switch says.
-- *damaged*: the frame decoded, but FFmpeg flagged its data as broken, a packet before it
-  could not be decoded, or it follows a gap in the timestamps of a constant-frame-rate
-  stream (dropped packets). ``enable_corruptness_check`` decides whether such frames may be
-  selected: on, they are listed in ``corrupt_filenames.txt`` and every sequence touching one
-  is dropped; off, they are usable and only counted.
+- *damaged*: the frame decoded, but the decoder shows damage there: FFmpeg flagged its data
+  as broken, a packet before it could not be decoded, or reference frames before it are
+  missing from the bitstream (H.264 ``frame_num``). ``enable_corruptness_check`` decides
+  whether such frames may be selected: on, they are listed in ``corrupt_filenames.txt`` and
+  every sequence touching one is dropped; off, they are usable and only counted.
+
+A gap in a video's timestamps is neither: intact files have them (AVI drop frames, paused
+screen recordings). Gaps are reported per source (``timestamp_gaps``), never held against
+the frames after them.
 
 Source-level problems (a file that does not open, a truncated file, a demuxer failure) are
 reported the same way as undecodable frames.
@@ -43,6 +47,7 @@ class CheckResult:
     left_out: dict[str, str] = field(default_factory=dict)  # undecodable frames and files: always listed
     duplicate_names: list[str] = field(default_factory=list)
     duplicate_of: dict[str, str] = field(default_factory=dict)
+    gaps: dict[str, dict[str, int]] = field(default_factory=dict)  # per video: {frame name: slots skipped before it}
 
     @property
     def usable(self) -> np.ndarray:
@@ -64,11 +69,7 @@ def _frame_problems(
     for source, result in zip(sources, results):
         for j, reason in result.frame_errors.items():
             undecodable[row + j] = reason
-        suspects = dict(result.frame_suspects)
-        if source.kind == "video":
-            for j, reason in timestamp_gaps(result.pts).items():
-                suspects.setdefault(j, reason)
-        for j, reason in suspects.items():
+        for j, reason in result.frame_suspects.items():
             if j not in result.frame_errors:
                 damaged[row + j] = reason
         if result.error is not None:
@@ -113,13 +114,31 @@ def run_checks(
             logger.warning("%d damaged frames are listed in corrupt_filenames.txt and not selected", len(damaged_rows))
     elif damaged_rows:
         logger.warning(
-            "enable_corruptness_check=false: %d damaged frames (FFmpeg flagged them, or frames are missing before "
+            "enable_corruptness_check=false: %d damaged frames (FFmpeg flagged them, or data is missing before "
             "them) stay selectable; the frames that could not be decoded at all are still left out and listed",
             len(damaged_rows),
         )
+    check.gaps = _gaps(sources, results, table)
     if remove_duplicates:
         _flag_duplicates(table, check)
     return check
+
+
+def _gaps(sources: Sequence[Source], results: Sequence[SourceFrames], table: FrameTable) -> dict[str, dict[str, int]]:
+    """Each video's timestamp gaps by the name of the frame after them (information only)."""
+    gaps: dict[str, dict[str, int]] = {}
+    row = 0
+    for source, result in zip(sources, results):
+        if source.kind == "video":
+            found = timestamp_gaps(result.pts)
+            if found:
+                gaps[source.name] = {table.names[row + j]: n for j, n in found.items()}
+                logger.info(
+                    "%s: %d gap(s) in the timestamps (%d frame slots skipped); not damage by itself",
+                    source.name, len(found), sum(found.values()),
+                )  # fmt: skip
+        row += result.n_frames
+    return gaps
 
 
 def _flag_duplicates(table: FrameTable, check: CheckResult) -> None:

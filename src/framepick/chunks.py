@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any, TypeVar
 
-from .decode import DecodedFrame, PyAVDecoder, _truncation, decoder_for
+from .decode import DecodedFrame, PyAVDecoder, _truncation, decoder_for, reference_tracker
 from .discover import Source
 from .errors import DecodeError, FramepickError
 
@@ -110,7 +110,8 @@ def _demux(source: Source) -> list[_Packet] | None:
     """Every packet of the video stream in decode order, or None when the stream cannot be
     cut safely: no video, a packet without pts or without data (one packet, one frame is
     what the whole-video indices rest on), a packet the demuxer flags as corrupt, duplicate
-    pts, or a demuxer error."""
+    pts, a demuxer error, or lost reference frames (H.264 ``frame_num`` skips: a chunk that
+    starts after the loss could not tell it from the single pass)."""
     if source.kind != "video":
         return None
     try:
@@ -118,12 +119,15 @@ def _demux(source: Source) -> list[_Packet] | None:
     except DecodeError:
         return None
     packets: list[_Packet] = []
+    references = reference_tracker(stream.codec_context)
     try:
         for packet in container.demux(stream):
             if packet.size == 0 and packet.pts is None:
                 continue  # the flush packet PyAV adds at the end of the stream
             if packet.pts is None or packet.size == 0 or packet.is_corrupt:
                 return None
+            if references is not None and references.feed(memoryview(packet)):
+                return None  # lost reference frames: the single pass marks the repaired picture
             packets.append(_Packet(int(packet.pts), bool(packet.is_keyframe), bool(packet.is_discard)))
     except Exception:  # a demuxer error: the single pass reports it, in one piece
         return None

@@ -24,6 +24,7 @@ from PIL import Image, ImageFile, ImageOps
 
 from ._cpus import usable_cpus
 from ._framestats import NO_STATS, Stats, frame_stats
+from ._h264 import RefTracker
 from ._log import logger
 from ._resize import FrameShrinker
 from ._thumbs import thumbnail_uri
@@ -39,6 +40,7 @@ __all__ = [
     "decoder_for",
     "image_stats",
     "image_to_rgb",
+    "reference_tracker",
     "timestamp_gaps",
     "video_luma",
     "video_stats",
@@ -141,6 +143,8 @@ class PyAVDecoder:
         codec = stream.codec_context
         index = 0
         lost: str | None = None  # a packet that produced no frame, not yet attributed
+        references = reference_tracker(codec)
+        repaired: dict[int | None, str] = {}  # pts of pictures decoded over lost reference frames
         last_pts: int | None = None
         intervals: list[int] = []
         try:
@@ -152,6 +156,10 @@ class PyAVDecoder:
                     break
                 except Exception as exc:
                     raise DecodeError(f"reading stopped after frame {index - 1}: {_reason(exc)}") from exc
+                if references is not None and packet.size:
+                    missing = references.feed(memoryview(packet))
+                    if missing:
+                        repaired[packet.pts] = _LOST_REFERENCES.format(missing)
                 try:
                     frames = codec.decode(packet)
                 except Exception as exc:
@@ -164,6 +172,8 @@ class PyAVDecoder:
                         suspect = "damaged: FFmpeg flagged the frame's data as broken and concealed it"
                     elif lost is not None:
                         suspect = lost
+                    elif repaired and frame.pts in repaired:
+                        suspect = repaired.pop(frame.pts)
                     lost = None
                     pts = frame.pts
                     if pts is not None:
@@ -387,15 +397,17 @@ def image_stats(rgb: Image.Image) -> Stats:
     return frame_stats(np.asarray(rgb.convert("L")))
 
 
-def timestamp_gaps(pts: Sequence[int | None], tolerance: float = 0.25, steady: float = 0.8) -> dict[int, str]:
-    """Frames that follow missing frames, found from a constant-frame-rate stream's timestamps.
+def timestamp_gaps(pts: Sequence[int | None], tolerance: float = 0.25, steady: float = 0.8) -> dict[int, int]:
+    """Where a constant-frame-rate stream's timestamps jump: ``{frame index: frame slots skipped}``.
 
-    A dropped packet leaves no trace in the codec's flags (the decoder quietly predicts from
-    whatever reference it has); it shows as a jump in the presentation timestamps. A stream
-    counts as constant-frame-rate when at least ``steady`` of its frame intervals are within
-    ``tolerance`` of the typical one (ms-rounded mkv timestamps included); in such a stream an
-    interval of 1.5 typical ones or more means frames are missing. Variable-frame-rate streams
-    and streams without timestamps are left alone: their intervals say nothing about loss.
+    Information, never damage: intact files skip slots all the time (AVI drop frames, a
+    screen recording that pauses, a camera that skips frames under load), and every player
+    plays them without a glitch. A lost packet shows here too, but framepick calls a frame
+    damaged only where the decoder shows it (``docs/decoding.md``). A stream counts as
+    constant-frame-rate when at least ``steady`` of its frame intervals are within
+    ``tolerance`` of the typical one (ms-rounded mkv timestamps included); there an interval
+    of 1.5 typical ones or more is a gap. Variable-frame-rate streams and streams without
+    timestamps have no gaps: their intervals have no expected value.
     """
     if len(pts) < 9 or any(p is None for p in pts):
         return {}
@@ -407,13 +419,18 @@ def timestamp_gaps(pts: Sequence[int | None], tolerance: float = 0.25, steady: f
     near = np.abs(steps - typical) <= tolerance * typical
     if near.mean() < steady:
         return {}
-    gaps: dict[int, str] = {}
-    for i in np.flatnonzero(steps >= 1.5 * typical):
-        multiple = int(steps[i]) / typical
-        if abs(multiple - round(multiple)) > tolerance:
-            continue  # not a whole number of frames: a change of pace, not a loss
-        gaps[int(i) + 1] = f"follows a gap in the timestamps: about {round(multiple) - 1} frame(s) missing before it"
-    return gaps
+    period = float(steps[near].mean())  # ms-rounded steps (33, 33, 34) average to the real period
+    return {int(i) + 1: max(1, round(int(steps[i]) / period) - 1) for i in np.flatnonzero(steps >= 1.5 * typical)}
+
+
+def reference_tracker(codec: Any) -> RefTracker | None:
+    """A reader of the stream's own reference counter, for the codecs framepick can follow
+    (H.264's ``frame_num``); None for the others, whose lost packets FFmpeg either reports
+    (an undecodable packet, a flagged frame), drops with their dependants (HEVC), or conceals
+    without a trace (``docs/decoding.md``)."""
+    if codec.name != "h264":
+        return None
+    return RefTracker(bytes(codec.extradata) if codec.extradata else None)
 
 
 def image_to_rgb(image: Image.Image) -> Image.Image:
@@ -445,6 +462,10 @@ def _load_rgb(path, size: int | None = None) -> np.ndarray:  # type: ignore[no-u
         return np.asarray(rgb)
 
 
+_LOST_REFERENCES = (
+    "damaged: {} reference frame(s) before it are missing (H.264 frame_num skips them); FFmpeg repaired the "
+    "picture from an earlier frame"
+)
 _SEEK_GAP = 300  # wanted frames further apart than this are reached by seeking, not decoding through
 
 _IMAGE_THREADS = 4  # images decoded at once (Pillow releases the GIL while it decodes)

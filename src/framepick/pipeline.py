@@ -537,6 +537,10 @@ def _summarize(result: RunResult, timings: dict[str, float], work: dict[str, int
         config=config_to_dict(cfg),  # off is -1 here too
         duplicates=checks.duplicate_of,
         skipped=found.skipped,
+        timestamp_gaps={
+            name: {"count": len(at), "slots_skipped": sum(at.values()), "before": at}
+            for name, at in checks.gaps.items()
+        },
         **_strategy_sections(result),
     )
 

@@ -150,6 +150,8 @@ class RunSummary:
     config: dict[str, Any]
     duplicates: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    # per video: gaps in its timestamps (count, frame slots skipped, {frame after the gap: slots}); not damage
+    timestamp_gaps: dict[str, dict[str, Any]] = field(default_factory=dict)
     strategies: list[dict[str, Any]] = field(default_factory=list)  # each strategy, its objective before/after
     candidates_excluded: dict[str, int] = field(default_factory=dict)  # left out before the greedy loop, by why
     value_files: dict[str, Any] = field(default_factory=dict)  # metadata=/scores= files: rows matched, unmatched
@@ -211,6 +213,7 @@ class RunSummary:
             config=dict(data["config"]),
             duplicates=dict(data.get("duplicates", {})),
             skipped=dict(data.get("skipped", {})),
+            timestamp_gaps=dict(data.get("timestamp_gaps", {})),
             strategies=list(data.get("strategies", [])),
             candidates_excluded=dict(data.get("candidates_excluded", {})),
             value_files=dict(data.get("value_files", {})),
