@@ -49,16 +49,17 @@ def test_png_refuses_what_is_not_an_rgb_image(shape: tuple[int, ...]) -> None:
         encode_png(np.zeros(shape, np.uint8))
 
 
-def test_dump_reads_each_source_once_and_hands_every_frame_to_visit(
+def test_dump_reads_each_source_once_and_hands_every_decoded_frame_to_visit(
     scenes_input: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Video frames are decoded once and encoded; a folder's frames are copied, decoded only when shown."""
     sources = {s.name: s for s in scan_input(scenes_input).sources}
     order = sorted(sources)
     a, folder = order.index("a.mp4"), order.index("folder")
     listed = [sources[name] for name in order]
-    wanted = {a: {3: "a-03-mp4.png", 41: "a-41-mp4.png"}, folder: {0: "folder/first.png"}}
-    also = {a: [3, 10], order.index("b.mp4"): [5]}
-    reads: list[str] = []
+    wanted = {a: {3: "a-03-mp4.png", 41: "a-41-mp4.png"}, folder: {0: "folder/first.png", 2: "folder/third.png"}}
+    also = {a: [3, 10], order.index("b.mp4"): [5], folder: [2, 5]}
+    reads: list[tuple[str, list[int]]] = []
     real_decoder_for = write_module.decoder_for
 
     def counting_decoder_for(source):  # type: ignore[no-untyped-def]
@@ -67,7 +68,7 @@ def test_dump_reads_each_source_once_and_hands_every_frame_to_visit(
 
         class Counting:
             def read(self, src, indices, size=None, pts=None):  # type: ignore[no-untyped-def]
-                reads.append(src.name)
+                reads.append((src.name, sorted(indices)))
                 return read(src, indices, size, pts=pts)
 
         return Counting()
@@ -78,13 +79,16 @@ def test_dump_reads_each_source_once_and_hands_every_frame_to_visit(
         tmp_path, listed, wanted, also_read=also, visit=lambda src, i, rgb: seen.__setitem__((src, i), rgb)
     )
 
-    assert written == 3
-    assert sorted(reads) == ["a.mp4", "b.mp4", "folder"]  # one pass per source, dumped or only shown
-    assert set(seen) == {(a, 3), (a, 10), (a, 41), (order.index("b.mp4"), 5), (folder, 0)}
+    assert written == 4
+    # one pass per source; the folder's dumped-only frame 0 is never decoded, only the shown 2 and 5
+    assert sorted(reads) == [("a.mp4", [3, 10, 41]), ("b.mp4", [5]), ("folder", [2, 5])]
+    assert set(seen) == {(a, 3), (a, 10), (a, 41), (order.index("b.mp4"), 5), (folder, 2), (folder, 5)}
     reference = decode_all(scenes_input / "a.mp4")
     for index, name in wanted[a].items():
         np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / name)), reference[index])
         np.testing.assert_array_equal(seen[(a, index)], reference[index])
+    for index, name in wanted[folder].items():
+        assert (tmp_path / name).read_bytes() == sources["folder"].files[index].read_bytes()
     assert not (tmp_path / "a-10-mp4.png").exists()  # read for visit only
     thumbs = Thumbnails()
     thumbs.add(a, 10, seen[(a, 10)])

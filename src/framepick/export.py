@@ -34,6 +34,7 @@ from PIL import Image
 
 from ._log import logger
 from .config import Config
+from .discover import dumped_name
 from .errors import OutputError
 
 __all__ = [
@@ -114,12 +115,6 @@ def write_exports(
     return exports
 
 
-def _dumped_name(name: str, image_format: str) -> str:
-    """The file a frame was dumped to: its name, ``.jpg`` for ``output_image_format=jpg``
-    (the rule of ``write.dump_frames``)."""
-    return name.rsplit(".", 1)[0] + ".jpg" if image_format == "jpg" else name
-
-
 def _frame_items(sequences: Sequence[Mapping[str, Any]], candidates: Sequence[int], image_format: str) -> list[Item]:
     """Every selected frame in selection order (sequence by sequence, frame order within)."""
     items = []
@@ -128,7 +123,7 @@ def _frame_items(sequences: Sequence[Mapping[str, Any]], candidates: Sequence[in
         for position, (name, index, sec) in enumerate(zip(entry["frame_names"], entry["frame_indices"], seconds)):
             items.append(
                 Item(
-                    path=f"{FRAMES_FOLDER}/{_dumped_name(name, image_format)}",
+                    path=f"{FRAMES_FOLDER}/{dumped_name(name, entry['video_name'], image_format)}",
                     sequence=int(candidate),
                     rank=rank,
                     source=entry["video_name"],
