@@ -214,7 +214,7 @@ def dump_frames(
     own name (no decoding, no re-encoding: the bytes are in the format the name says, EXIF
     included). Video frames are encoded as ``image_format``; their names end in ``.png``
     (SPEC section 2), ``.jpg`` with ``jpg`` (:func:`~framepick.discover.dumped_name`).
-    Encoding and copying (most of the cost: deflate) run in a few threads while the next
+    Encoding (most of the cost: deflate) and copying run in a few threads while the next
     frames are decoded; both release the GIL. At most a few frames wait in memory. The
     frames of ``also_read`` ({source: frame indices}) are decoded in the same pass, and
     every frame decoded is handed to ``visit``: the report's thumbnails come from here, so
