@@ -53,14 +53,15 @@ def _selected(out: Path) -> list[int]:
 
 
 def _expected_frames(out: Path, ext: str = ".png") -> list[dict[str, Any]]:
-    """Every selected frame with its sequence, rank and source, in selection order."""
+    """Every selected frame with its sequence, rank and source, in selection order; a video
+    frame's file ends in ``ext``, a folder's frame keeps its own name (it is copied)."""
     report = json.loads((out / "report.json").read_text())
     frames = []
     for rank, (seq, candidate) in enumerate(zip(report["sequences"], _selected(out), strict=True), start=1):
         for position, (name, index) in enumerate(zip(seq["frame_names"], seq["frame_indices"])):
             frames.append(
                 {
-                    "file": name.rsplit(".", 1)[0] + ext,
+                    "file": name if name.startswith(f"{seq['video_name']}/") else name.rsplit(".", 1)[0] + ext,
                     "sequence": candidate,
                     "rank": rank,
                     "source": seq["video_name"],

@@ -20,6 +20,7 @@ from PIL import Image
 import framepick
 from framepick import load_config
 from framepick.cli import main
+from framepick.decode import image_to_rgb
 from media import FakeEmbedder, decode_all, frame_folder, scene_frame
 
 L = 5  # sequence length of these tests
@@ -368,7 +369,10 @@ def test_frame_folder_with_mixed_sizes_and_modes(tmp_path: Path) -> None:
     assert result.report["counts"]["frames_usable"] == 6
     assert read_lines(tmp_path / "out/filenames/corrupt_filenames.txt") == []
     for name, want in expected.items():
-        got = np.asarray(Image.open(tmp_path / "out/data/sampled/shots" / name))
+        dumped = tmp_path / "out/data/sampled/shots" / name
+        assert dumped.read_bytes() == (folder / name).read_bytes(), name  # copied: mode, depth and EXIF kept
+        with Image.open(dumped) as image:
+            got = np.asarray(image_to_rgb(image))  # upright RGB, as the run and the viewers see it
         assert got.dtype == np.uint8 and got.shape == want.shape, name
         lossy = name.endswith(".jpg")
         assert np.abs(got.astype(int) - want.astype(int)).mean() < (8 if lossy else 0.5), name

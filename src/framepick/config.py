@@ -633,7 +633,11 @@ class Config:
         default=False, metadata=_about(BOOL, "write the selected frames as images to data/sampled/")
     )
     output_image_format: str = field(
-        default="png", metadata=_about(_choice("png", "jpg"), "image format of the dumped frames")
+        default="png",
+        metadata=_about(
+            _choice("png", "jpg"),
+            "image format of the dumped video frames; frames of frame folders and loose images are copied as they are",
+        ),
     )
     seed: int = field(
         default=0,

@@ -9,7 +9,7 @@ from typing import Literal
 
 from .errors import InputError
 
-__all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "Discovery", "Source", "discover", "scan_input"]
+__all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "Discovery", "Source", "discover", "dumped_name", "scan_input"]
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".hevc"})
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
@@ -47,6 +47,20 @@ class Source:
         if self.kind == "frames":
             return f"{self.name}/{self.files[index].name}"
         return self.name
+
+
+def dumped_name(frame_name: str, video_name: str, image_format: str) -> str:
+    """The file a selected frame is dumped to under ``data/sampled/`` (``dump_dataset``).
+
+    A frame of a frame folder or a loose image is a file already: it is copied as it is and
+    keeps its name, so its bytes are in the format its extension says. A video frame (named
+    ``.png`` by SPEC section 2) is encoded as ``image_format``: ``.jpg`` for ``jpg``. Told
+    apart by name alone (a folder's frames are ``{folder}/{file}``, a loose image is its
+    source), so that the labeling tools' import files name the same file as the writer.
+    """
+    if frame_name == video_name or frame_name.startswith(f"{video_name}/") or image_format != "jpg":
+        return frame_name
+    return frame_name.rsplit(".", 1)[0] + ".jpg"
 
 
 def _suffix(path: str) -> str:

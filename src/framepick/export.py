@@ -34,6 +34,7 @@ from PIL import Image
 
 from ._log import logger
 from .config import Config
+from .discover import dumped_name
 from .errors import OutputError
 
 __all__ = [
@@ -50,6 +51,7 @@ FRAMES_FOLDER = "data/sampled"  # where dump_dataset writes the frames (write.du
 CLIPS_FOLDER = "data/clips"  # where export_clips writes the clips (clips.clip_relpath)
 CVAT_MANIFEST_VERSION = "1.1"  # the newest manifest version CVAT reads (utils/dataset_manifest)
 LABEL_STUDIO_URL_PREFIX = "/data/local-files/?d="  # Label Studio's local-files URL
+_EXIF_ORIENTATION = 0x0112  # the EXIF tag of a picture's rotation and mirroring
 
 
 @dataclass(frozen=True)
@@ -114,12 +116,6 @@ def write_exports(
     return exports
 
 
-def _dumped_name(name: str, image_format: str) -> str:
-    """The file a frame was dumped to: its name, ``.jpg`` for ``output_image_format=jpg``
-    (the rule of ``write.dump_frames``)."""
-    return name.rsplit(".", 1)[0] + ".jpg" if image_format == "jpg" else name
-
-
 def _frame_items(sequences: Sequence[Mapping[str, Any]], candidates: Sequence[int], image_format: str) -> list[Item]:
     """Every selected frame in selection order (sequence by sequence, frame order within)."""
     items = []
@@ -128,7 +124,7 @@ def _frame_items(sequences: Sequence[Mapping[str, Any]], candidates: Sequence[in
         for position, (name, index, sec) in enumerate(zip(entry["frame_names"], entry["frame_indices"], seconds)):
             items.append(
                 Item(
-                    path=f"{FRAMES_FOLDER}/{_dumped_name(name, image_format)}",
+                    path=f"{FRAMES_FOLDER}/{dumped_name(name, entry['video_name'], image_format)}",
                     sequence=int(candidate),
                     rank=rank,
                     source=entry["video_name"],
@@ -205,13 +201,13 @@ def _cvat_images(out: Path, items: Sequence[Item], folder: str) -> str:
     folder, without extension), ``extension`` (with the dot), ``width``, ``height`` and the
     optional ``meta`` dict, where framepick's fields go under ``framepick``. Lines are in
     selection order, so CVAT's "predefined" sorting shows the most informative sequences
-    first. The sizes are read from the dumped files' headers (no decoding).
+    first. The sizes are read from the dumped files' headers (no decoding), as displayed
+    (EXIF rotation applied), as CVAT's own manifest tool (utils/dataset_manifest) has them.
     """
     lines: list[dict[str, Any]] = [{"version": CVAT_MANIFEST_VERSION}, {"type": "images"}]
     for item in items:
         stem, dot, ext = _relative(item, folder).rpartition(".")
-        with Image.open(out / item.path) as image:
-            width, height = image.size
+        width, height = _displayed_size(out / item.path)
         lines.append(
             {
                 "name": stem,
@@ -224,6 +220,18 @@ def _cvat_images(out: Path, items: Sequence[Item], folder: str) -> str:
     path = f"{folder}/manifest.jsonl"
     _write_jsonl(out / path, lines)
     return path
+
+
+def _displayed_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the header, swapped where EXIF orientation 5-8 turns the picture
+    a quarter (viewers and CVAT show it turned). A PNG is asked for EXIF only when it has it
+    before its pixels: Pillow decodes the whole picture to look further."""
+    with Image.open(path) as image:
+        width, height = image.size
+        if image.format != "PNG" or "exif" in image.info:
+            if image.getexif().get(_EXIF_ORIENTATION, 1) > 4:
+                return height, width
+    return width, height
 
 
 def _cvat_video_manifest(video: Path) -> list[dict[str, Any]]:

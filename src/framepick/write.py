@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import operator
+import shutil
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,7 +19,7 @@ from ._framestats import FRAME_METADATA
 from ._fsutil import atomic_open
 from ._png import encode_png
 from .decode import decoder_for
-from .discover import Source
+from .discover import Source, dumped_name
 
 __all__ = [
     "FrameVisitor",
@@ -187,7 +188,7 @@ def write_metadata_csv(
             fh.write(lines.replace(b"\x00", b""))
 
 
-_DUMP_THREADS = 4  # encoder threads for dump_dataset
+_DUMP_THREADS = 4  # encoder and copy threads for dump_dataset
 
 
 FrameVisitor = Callable[[int, int, np.ndarray], None]
@@ -209,41 +210,60 @@ def dump_frames(
 ) -> int:
     """Write selected frames at full resolution; ``wanted`` maps source -> {frame index: name}.
 
-    Names end in ``.png`` (SPEC section 2); with ``jpg`` the extension is swapped. Encoding
-    (most of the cost: deflate) runs in a few threads while the next frames are decoded; the
-    encoders release the GIL. At most a few frames wait in memory. The frames of ``also_read``
-    ({source: frame indices}) are decoded in the same pass, and every frame read (dumped or
-    not) is handed to ``visit``: the report's thumbnails come from here, so no source is
-    decoded twice. ``pts`` (the scan's timestamps, e.g. ``FrameTable.pts_of``) lets a video
-    decoder seek to the frames instead of decoding every frame before them. Returns the
-    number of frames written.
+    A frame of a frame folder or a loose image is its file: copied byte for byte under its
+    own name (no decoding, no re-encoding: the bytes are in the format the name says, EXIF
+    included). Video frames are encoded as ``image_format``; their names end in ``.png``
+    (SPEC section 2), ``.jpg`` with ``jpg`` (:func:`~framepick.discover.dumped_name`).
+    Encoding (most of the cost: deflate) and copying run in a few threads while the next
+    frames are decoded; both release the GIL. At most a few frames wait in memory. The
+    frames of ``also_read`` ({source: frame indices}) are decoded in the same pass, and
+    every frame decoded is handed to ``visit``: the report's thumbnails come from here, so
+    no source is decoded twice. ``pts`` (the scan's timestamps, e.g.
+    ``FrameTable.pts_of``) lets a video decoder seek to the frames instead of decoding
+    every frame before them. Returns the number of frames written.
     """
     extra = {src: set(map(int, indices)) for src, indices in (also_read or {}).items()}
     workers = max(1, min(_DUMP_THREADS, usable_cpus()))
     written = 0
     with ThreadPoolExecutor(workers, thread_name_prefix="framepick-dump") as pool:
         pending: deque[Future[None]] = deque()
+
+        def submit(job: Callable[..., None], *args: Any) -> None:
+            nonlocal written
+            pending.append(pool.submit(job, *args))
+            while len(pending) > 2 * workers:  # bounded: frames are full resolution
+                pending.popleft().result()
+            written += 1
+
         for src in sorted(set(wanted) | set(extra)):
             source, frames = sources[src], wanted.get(src, {})
-            reading = set(frames) | extra.get(src, set())
+            copied = source.kind != "video"
+            if copied:  # its frames are files already
+                for index, name in frames.items():
+                    submit(_copy_frame, source.files[index], _target(path, name, source, image_format))
+            reading = extra.get(src, set()) | (set() if copied else set(frames))
+            if not reading:
+                continue
             stamps = pts(src, reading) if pts is not None else None
             for index, rgb in decoder_for(source).read(source, reading, pts=stamps):
                 if visit is not None:
                     visit(src, index, rgb)
-                if index not in frames:
-                    continue
-                name = frames[index]
-                if image_format == "jpg":
-                    name = name.rsplit(".", 1)[0] + ".jpg"
-                target = path / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                pending.append(pool.submit(_save_frame, rgb, target, image_format))
-                while len(pending) > 2 * workers:  # bounded: frames are full resolution
-                    pending.popleft().result()
-                written += 1
+                if not copied and index in frames:
+                    submit(_save_frame, rgb, _target(path, frames[index], source, image_format), image_format)
         for done in pending:
             done.result()  # an encoding error is raised here, as it was when encoding inline
     return written
+
+
+def _target(path: Path, name: str, source: Source, image_format: str) -> Path:
+    target = path / dumped_name(name, source.name, image_format)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def _copy_frame(file: Path, target: Path) -> None:
+    """A plain copy, never a link: writing to the output must never change the input."""
+    shutil.copyfile(file, target)
 
 
 def _save_frame(rgb: np.ndarray, target: Path, image_format: str) -> None:
