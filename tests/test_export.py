@@ -13,11 +13,12 @@ import hashlib
 import json
 import logging
 import mimetypes
+import os
 import posixpath
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -30,7 +31,7 @@ import framepick
 from framepick import ConfigError, load_config
 from framepick.clips import clip_relpath
 from framepick.errors import OutputError
-from framepick.export import LABEL_STUDIO_URL_PREFIX, local_files_url, write_exports
+from framepick.export import LABEL_STUDIO_URL_PREFIX, cvat_upload_name, local_files_url, write_exports
 from media import FakeEmbedder, decode_all, frame_folder, scene_video, write_video
 
 ALL = "cvat,label_studio,fiftyone"
@@ -186,9 +187,24 @@ def nested_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "out"
 
 
+def test_cvat_upload_folder_makes_the_task(nested_run: Path) -> None:
+    """Uploading all of data/cvat/ gives every frame, in selection order, each the dumped frame
+    under a flat name that gives its path in data/sampled/ back."""
+    out, want = nested_run, _expected_frames(nested_run)
+    dumped = [w["file"] for w in want]
+    assert {f.split("/")[0] for f in dumped} == {"drive", "stereo"}  # subfolders, and a shared file name:
+    assert len({PurePosixPath(f).name for f in dumped}) < len(dumped)
+    order = _cvat_upload(sorted((out / "data/cvat").iterdir()))
+    assert [unquote(name) for name in order] == dumped
+    for name, file in zip(order, dumped):
+        assert (out / "data/cvat" / name).read_bytes() == (out / "data/sampled" / file).read_bytes()
+    for item, w in zip(_check_cvat_images(out / "data/cvat/manifest.jsonl"), want):
+        _framepick_fields(item["meta"]["framepick"], w)
+
+
 def test_cvat_upload_of_data_sampled_fails(nested_run: Path) -> None:
-    """The upload README gives (data/sampled/ with its manifest) breaks CVAT's rule twice:
-    frames of two folders share a base name, and the manifest's names have folders."""
+    """The layout README used to give (data/sampled/ uploaded with its manifest) breaks CVAT's
+    rule twice: frames of two folders share a base name, and the manifest's names have folders."""
     sampled = nested_run / "data/sampled"
     files = sorted(p for p in sampled.rglob("*") if p.is_file())
     with pytest.raises(AssertionError, match="one base name"):
@@ -197,6 +213,38 @@ def test_cvat_upload_of_data_sampled_fails(nested_run: Path) -> None:
     with pytest.raises(AssertionError, match=r"do not match the manifest: .* listed \['drive/cam0-"):
         _cvat_upload(without_right)
     assert _check_cvat_images(sampled / "manifest.jsonl")  # still right where paths are kept
+
+
+def test_cvat_upload_names_are_flat_and_never_meet() -> None:
+    paths = ["a.png", "a/b.png", "a%2Fb.png", "a%252Fb.png", "a%/2Fb.png", "a%b/c.png", "a%25b/c.png", "x/y/z.png"]
+    flat = [cvat_upload_name(p) for p in paths]
+    assert flat[0] == "a.png" and flat[1] == "a%2Fb.png"  # no folder, no '%': unchanged
+    assert len(set(flat)) == len(paths) and not any("/" in f for f in flat)
+    assert [unquote(f) for f in flat] == paths
+    long = ["d" * 200 + "/" + "e" * 100 + f"{i}.png" for i in range(2)] + ["é" * 130 + "/f.jpg"]
+    cut = [cvat_upload_name(p) for p in long]
+    assert len(set(cut)) == 3 and all(len(c.encode()) <= 255 and "%00" in c for c in cut)
+    assert [PurePosixPath(c).suffix for c in cut] == [".png", ".png", ".jpg"]
+
+
+def test_cvat_upload_copies_without_hard_links(
+    all_formats: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "out"
+    shutil.copytree(all_formats, copy)
+
+    def no_links(*_: object) -> None:
+        raise OSError("no hard links here")
+
+    monkeypatch.setattr(os, "link", no_links)
+    report = json.loads((all_formats / "report.json").read_text())
+    write_exports(copy, load_config(all_formats / "config/config.yaml"), report, _selected(all_formats))
+    items = _check_cvat_images(copy / "data/cvat/manifest.jsonl")
+    assert len(items) == len(_expected_frames(all_formats))
+    for item in items:
+        name = item["name"] + item["extension"]
+        assert (copy / "data/cvat" / name).read_bytes() == (copy / "data/sampled" / unquote(name)).read_bytes()
+        assert not (copy / "data/cvat" / name).samefile(copy / "data/sampled" / unquote(name))
 
 
 # --- Label Studio -------------------------------------------------------------------------------
@@ -280,12 +328,13 @@ def test_fiftyone_image_samples(all_formats: Path) -> None:
 def test_report_records_every_export(all_formats: Path) -> None:
     report = json.loads((all_formats / "report.json").read_text())
     assert report["exports"] == {
-        "cvat": {"frames": "data/sampled/manifest.jsonl"},
+        "cvat": {"frames": "data/cvat/manifest.jsonl", "frames_share": "data/sampled/manifest.jsonl"},
         "label_studio": {"frames": "data/sampled/label_studio_tasks.json"},
         "fiftyone": {"frames": "data/sampled/samples.json"},
     }
     assert all((all_formats / p).is_file() for paths in report["exports"].values() for p in paths.values())
-    assert "labeling tool files: cvat: data/sampled/manifest.jsonl" in (all_formats / "log.txt").read_text()
+    log = (all_formats / "log.txt").read_text()
+    assert "labeling tool files: cvat: data/cvat/manifest.jsonl, data/sampled/manifest.jsonl" in log
 
 
 # --- which tools, which files --------------------------------------------------------------------
@@ -329,7 +378,7 @@ def test_a_missing_frame_is_refused(all_formats: Path, tmp_path: Path) -> None:
     (tmp_path / "data/sampled").mkdir(parents=True)
     with pytest.raises(OutputError, match="were not written"):
         write_exports(tmp_path, config, report, _selected(all_formats))
-    assert not (tmp_path / "data/sampled/manifest.jsonl").exists()
+    assert not (tmp_path / "data/sampled/manifest.jsonl").exists() and not (tmp_path / "data/cvat").exists()
 
 
 # --- clips ---------------------------------------------------------------------------------------
@@ -412,7 +461,11 @@ def test_label_studio_and_fiftyone_video_tasks(clips_run: tuple[Path, dict[str, 
 def test_frames_and_clips_together(clips_run: tuple[Path, dict[str, Any]]) -> None:
     out, report = clips_run
     assert report["exports"] == {
-        "cvat": {"frames": "data/sampled/manifest.jsonl", "clips": "data/clips/cvat_tasks.json"},
+        "cvat": {
+            "frames": "data/cvat/manifest.jsonl",
+            "frames_share": "data/sampled/manifest.jsonl",
+            "clips": "data/clips/cvat_tasks.json",
+        },
         "label_studio": {
             "frames": "data/sampled/label_studio_tasks.json",
             "clips": "data/clips/label_studio_tasks.json",
@@ -421,6 +474,7 @@ def test_frames_and_clips_together(clips_run: tuple[Path, dict[str, Any]]) -> No
     }
     want = _expected_frames(out)
     assert len(_check_cvat_images(out / "data/sampled/manifest.jsonl")) == len(want)
+    assert len(_check_cvat_images(out / "data/cvat/manifest.jsonl")) == len(want)
     assert len(_check_fiftyone(out / "data/sampled", video=False)) == len(want)
 
 
@@ -428,7 +482,7 @@ def test_clips_only(clips_run: tuple[Path, dict[str, Any]], tmp_path: Path) -> N
     """export_clips without dump_dataset: the clips' files only, nothing about frames."""
     out, report = clips_run
     copy = tmp_path / "out"
-    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("sampled"))
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("sampled", "cvat"))
     for name in IMPORT_FILES:
         for path in (copy / "data/clips").rglob(name):
             path.unlink()
