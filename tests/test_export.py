@@ -12,10 +12,13 @@ import csv
 import hashlib
 import json
 import logging
+import mimetypes
+import os
+import posixpath
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -28,8 +31,8 @@ import framepick
 from framepick import ConfigError, load_config
 from framepick.clips import clip_relpath
 from framepick.errors import OutputError
-from framepick.export import LABEL_STUDIO_URL_PREFIX, local_files_url, write_exports
-from media import FakeEmbedder, decode_all, write_video
+from framepick.export import LABEL_STUDIO_URL_PREFIX, cvat_upload_name, local_files_url, write_exports
+from media import FakeEmbedder, decode_all, frame_folder, scene_video, write_video
 
 ALL = "cvat,label_studio,fiftyone"
 IMPORT_FILES = ("manifest.jsonl", "label_studio_tasks.json", "samples.json", "cvat_tasks.json", "metadata.json")
@@ -104,7 +107,9 @@ def _check_cvat_images(manifest: Path) -> list[dict[str, Any]]:
     assert lines[1] == {"type": "images"}
     for item in lines[2:]:
         assert isinstance(item["name"], str) and isinstance(item["extension"], str)
-        assert item["extension"].startswith(".") and "." not in item["name"].rsplit("/", 1)[-1]
+        # CVAT splits a file's name from its extension with os.path.splitext (DatasetImagesReader)
+        assert item["extension"].startswith(".")
+        assert posixpath.splitext(item["name"] + item["extension"]) == (item["name"], item["extension"])
         assert set(item) <= {"name", "extension", "width", "height", "meta", "checksum"}
         assert isinstance(item["width"], int) and isinstance(item["height"], int)
         assert isinstance(item["meta"], dict)
@@ -126,6 +131,121 @@ def test_cvat_image_manifest(all_formats: Path) -> None:
         _framepick_fields(item["meta"]["framepick"], w)
     video_frames = [i for i in items if i["meta"]["framepick"]["source"].endswith(".mp4")]
     assert video_frames and all("timestamp_sec" in i["meta"]["framepick"] for i in video_frames)
+
+
+# --- CVAT: uploading the frames -----------------------------------------------------------------
+# What CVAT does with image files uploaded from the user's computer (the UI's "My computer",
+# cvat-cli and cvat-sdk's "local" resources), as read in cvat-ai/cvat:
+# - Only a file's base name reaches the server. cvat-sdk/cvat_sdk/core/uploading.py
+#   (DataUploader.upload_files) posts small files as multipart "client_files", whose names Django
+#   cuts to the base name (django/core/files/uploadedfile.py, UploadedFile._set_name), sends large
+#   ones by TUS under Path.name, and with sorting "predefined" sends upload_file_order as the
+#   Path.name of each file; a browser's File.name is a base name as well. The server writes every
+#   file under that name into the task's single upload folder (cvat/apps/engine/mixins.py:
+#   UploadMixin.append_files appends to the file of that name, TusFile.rename adds "_1" when the
+#   name is taken), so two files with one base name cannot both arrive.
+# - The manifest is the one "*.jsonl" among the uploaded files (cvat/apps/engine/task.py,
+#   _find_manifest_files and _validate_manifest: more than one is refused); files that are not
+#   media are skipped (_count_files).
+# - With sorting "predefined" and a manifest (task.py, _create_thread), _restore_file_order_from_manifest
+#   compares each uploaded image's path relative to the upload folder with each manifest line's
+#   name + extension (utils/dataset_manifest/core.py, ImageManifestManager.data): any difference
+#   fails the task ("Uploaded files do no match the upload manifest file contents"); otherwise the
+#   frames come in the manifest's order.
+# - A file share or cloud storage keeps the files' paths (task.py: _copy_data_from_share_point, the
+#   cloud manifest's prefix), so data/sampled/manifest.jsonl stays right there. A zip archive keeps
+#   its paths too (media_extractors.py, ZipReader), but its manifest must be uploaded beside it (the
+#   manifest is looked for only among the uploaded files; TaskViewSet.data's description in
+#   cvat/apps/engine/views.py says so), so a zip saves no step over a flat folder.
+
+
+def _cvat_upload(files: Sequence[Path]) -> list[str]:
+    """The frames, in task order, of the CVAT image task made by uploading ``files`` with sorting
+    "predefined", by the rule above; an AssertionError where CVAT would refuse the task."""
+    names = [f.name for f in files]  # all the server gets
+    assert len(set(names)) == len(names), "two uploaded files with one base name"
+    manifests = [f for f in files if f.name.endswith(".jsonl")]
+    assert len(manifests) == 1, f"{len(manifests)} manifests among the uploaded files"
+    images = {n for n in names if (mimetypes.guess_type(n)[0] or "").startswith("image/")}
+    listed = [line["name"] + line["extension"] for line in _jsonl(manifests[0])[2:]]
+    only_uploaded, only_listed = sorted(images.difference(listed)), sorted(set(listed) - images)
+    assert not only_uploaded and not only_listed, (
+        f"uploaded files do not match the manifest: uploaded {only_uploaded[:2]}, listed {only_listed[:2]}"
+    )
+    return listed
+
+
+@pytest.fixture(scope="module")
+def nested_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An input with subfolders (a video in drive/, the frame folders stereo/left/ and
+    stereo/right/ whose frames have the same file names), every sequence selected, CVAT's files."""
+    root = tmp_path_factory.mktemp("nested")
+    (root / "in/drive").mkdir(parents=True)
+    scene_video(root / "in/drive/cam0.mp4", ["checker", "stripes"], 20)
+    frame_folder(root / "in/stereo/left", ["diagonal"], 20)
+    frame_folder(root / "in/stereo/right", ["circles"], 20)
+    _run(root / "in", root / "out", dump_dataset=True, export_format="cvat", **{"stopping_condition.n_samples": 80})
+    return root / "out"
+
+
+def test_cvat_upload_folder_makes_the_task(nested_run: Path) -> None:
+    """Uploading all of data/cvat/ gives every frame, in selection order, each the dumped frame
+    under a flat name that gives its path in data/sampled/ back."""
+    out, want = nested_run, _expected_frames(nested_run)
+    dumped = [w["file"] for w in want]
+    assert {f.split("/")[0] for f in dumped} == {"drive", "stereo"}  # subfolders, and a shared file name:
+    assert len({PurePosixPath(f).name for f in dumped}) < len(dumped)
+    order = _cvat_upload(sorted((out / "data/cvat").iterdir()))
+    assert [unquote(name) for name in order] == dumped
+    for name, file in zip(order, dumped):
+        assert (out / "data/cvat" / name).read_bytes() == (out / "data/sampled" / file).read_bytes()
+    for item, w in zip(_check_cvat_images(out / "data/cvat/manifest.jsonl"), want):
+        _framepick_fields(item["meta"]["framepick"], w)
+
+
+def test_cvat_upload_of_data_sampled_fails(nested_run: Path) -> None:
+    """The layout README used to give (data/sampled/ uploaded with its manifest) breaks CVAT's
+    rule twice: frames of two folders share a base name, and the manifest's names have folders."""
+    sampled = nested_run / "data/sampled"
+    files = sorted(p for p in sampled.rglob("*") if p.is_file())
+    with pytest.raises(AssertionError, match="one base name"):
+        _cvat_upload(files)
+    without_right = [p for p in files if not p.is_relative_to(sampled / "stereo/right")]
+    with pytest.raises(AssertionError, match=r"do not match the manifest: .* listed \['drive/cam0-"):
+        _cvat_upload(without_right)
+    assert _check_cvat_images(sampled / "manifest.jsonl")  # still right where paths are kept
+
+
+def test_cvat_upload_names_are_flat_and_never_meet() -> None:
+    paths = ["a.png", "a/b.png", "a%2Fb.png", "a%252Fb.png", "a%/2Fb.png", "a%b/c.png", "a%25b/c.png", "x/y/z.png"]
+    flat = [cvat_upload_name(p) for p in paths]
+    assert flat[0] == "a.png" and flat[1] == "a%2Fb.png"  # no folder, no '%': unchanged
+    assert len(set(flat)) == len(paths) and not any("/" in f for f in flat)
+    assert [unquote(f) for f in flat] == paths
+    long = ["d" * 200 + "/" + "e" * 100 + f"{i}.png" for i in range(2)] + ["é" * 130 + "/f.jpg"]
+    cut = [cvat_upload_name(p) for p in long]
+    assert len(set(cut)) == 3 and all(len(c.encode()) <= 255 and "%00" in c for c in cut)
+    assert [PurePosixPath(c).suffix for c in cut] == [".png", ".png", ".jpg"]
+
+
+def test_cvat_upload_copies_without_hard_links(
+    all_formats: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "out"
+    shutil.copytree(all_formats, copy)
+
+    def no_links(*_: object) -> None:
+        raise OSError("no hard links here")
+
+    monkeypatch.setattr(os, "link", no_links)
+    report = json.loads((all_formats / "report.json").read_text())
+    write_exports(copy, load_config(all_formats / "config/config.yaml"), report, _selected(all_formats))
+    items = _check_cvat_images(copy / "data/cvat/manifest.jsonl")
+    assert len(items) == len(_expected_frames(all_formats))
+    for item in items:
+        name = item["name"] + item["extension"]
+        assert (copy / "data/cvat" / name).read_bytes() == (copy / "data/sampled" / unquote(name)).read_bytes()
+        assert not (copy / "data/cvat" / name).samefile(copy / "data/sampled" / unquote(name))
 
 
 # --- Label Studio -------------------------------------------------------------------------------
@@ -209,12 +329,13 @@ def test_fiftyone_image_samples(all_formats: Path) -> None:
 def test_report_records_every_export(all_formats: Path) -> None:
     report = json.loads((all_formats / "report.json").read_text())
     assert report["exports"] == {
-        "cvat": {"frames": "data/sampled/manifest.jsonl"},
+        "cvat": {"frames": "data/cvat/manifest.jsonl", "frames_share": "data/sampled/manifest.jsonl"},
         "label_studio": {"frames": "data/sampled/label_studio_tasks.json"},
         "fiftyone": {"frames": "data/sampled/samples.json"},
     }
     assert all((all_formats / p).is_file() for paths in report["exports"].values() for p in paths.values())
-    assert "labeling tool files: cvat: data/sampled/manifest.jsonl" in (all_formats / "log.txt").read_text()
+    log = (all_formats / "log.txt").read_text()
+    assert "labeling tool files: cvat: data/cvat/manifest.jsonl, data/sampled/manifest.jsonl" in log
 
 
 # --- which tools, which files --------------------------------------------------------------------
@@ -258,7 +379,7 @@ def test_a_missing_frame_is_refused(all_formats: Path, tmp_path: Path) -> None:
     (tmp_path / "data/sampled").mkdir(parents=True)
     with pytest.raises(OutputError, match="were not written"):
         write_exports(tmp_path, config, report, _selected(all_formats))
-    assert not (tmp_path / "data/sampled/manifest.jsonl").exists()
+    assert not (tmp_path / "data/sampled/manifest.jsonl").exists() and not (tmp_path / "data/cvat").exists()
 
 
 # --- clips ---------------------------------------------------------------------------------------
@@ -341,7 +462,11 @@ def test_label_studio_and_fiftyone_video_tasks(clips_run: tuple[Path, dict[str, 
 def test_frames_and_clips_together(clips_run: tuple[Path, dict[str, Any]]) -> None:
     out, report = clips_run
     assert report["exports"] == {
-        "cvat": {"frames": "data/sampled/manifest.jsonl", "clips": "data/clips/cvat_tasks.json"},
+        "cvat": {
+            "frames": "data/cvat/manifest.jsonl",
+            "frames_share": "data/sampled/manifest.jsonl",
+            "clips": "data/clips/cvat_tasks.json",
+        },
         "label_studio": {
             "frames": "data/sampled/label_studio_tasks.json",
             "clips": "data/clips/label_studio_tasks.json",
@@ -350,6 +475,7 @@ def test_frames_and_clips_together(clips_run: tuple[Path, dict[str, Any]]) -> No
     }
     want = _expected_frames(out)
     assert len(_check_cvat_images(out / "data/sampled/manifest.jsonl")) == len(want)
+    assert len(_check_cvat_images(out / "data/cvat/manifest.jsonl")) == len(want)
     assert len(_check_fiftyone(out / "data/sampled", video=False)) == len(want)
 
 
@@ -357,7 +483,7 @@ def test_clips_only(clips_run: tuple[Path, dict[str, Any]], tmp_path: Path) -> N
     """export_clips without dump_dataset: the clips' files only, nothing about frames."""
     out, report = clips_run
     copy = tmp_path / "out"
-    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("sampled"))
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("sampled", "cvat"))
     for name in IMPORT_FILES:
         for path in (copy / "data/clips").rglob(name):
             path.unlink()

@@ -10,9 +10,14 @@ lists them.
 
 Files, relative to the output folder (see docs/reference.md, "Labeling tools"):
 
-- CVAT: ``data/sampled/manifest.jsonl`` (an image-task dataset manifest); for clips, a video
-  manifest beside each clip (``data/clips/{clip}.jsonl``, CVAT takes one video per task) and
-  ``data/clips/cvat_tasks.json``, the list of those tasks.
+- CVAT: ``data/cvat/``, the frames to upload (hard links to the dumped frames, or copies) under
+  flat names (:func:`cvat_upload_name`) with their image-task dataset manifest
+  ``data/cvat/manifest.jsonl``: CVAT keeps only the base name of an uploaded file, so the
+  manifest of an upload can name no subfolder. ``data/sampled/manifest.jsonl``, the same
+  manifest with the frames' paths from ``data/sampled/``, for ``data/sampled/`` attached as a
+  file share or cloud storage, which keep paths. For clips, a video manifest beside each clip
+  (``data/clips/{clip}.jsonl``, CVAT takes one video and one manifest per task, so their names
+  do not matter) and ``data/clips/cvat_tasks.json``, the list of those tasks.
 - Label Studio: ``label_studio_tasks.json`` in ``data/sampled/`` and ``data/clips/``: tasks in
   Label Studio's JSON format, media referenced as local files.
 - FiftyOne: ``samples.json`` in the same folders, each folder then a
@@ -24,6 +29,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -40,15 +47,18 @@ from .errors import OutputError
 __all__ = [
     "CLIPS_FOLDER",
     "CVAT_MANIFEST_VERSION",
+    "CVAT_UPLOAD_FOLDER",
     "FRAMES_FOLDER",
     "LABEL_STUDIO_URL_PREFIX",
     "Item",
+    "cvat_upload_name",
     "local_files_url",
     "write_exports",
 ]
 
 FRAMES_FOLDER = "data/sampled"  # where dump_dataset writes the frames (write.dump_frames)
 CLIPS_FOLDER = "data/clips"  # where export_clips writes the clips (clips.clip_relpath)
+CVAT_UPLOAD_FOLDER = "data/cvat"  # the frames under flat names, to upload to CVAT
 CVAT_MANIFEST_VERSION = "1.1"  # the newest manifest version CVAT reads (utils/dataset_manifest)
 LABEL_STUDIO_URL_PREFIX = "/data/local-files/?d="  # Label Studio's local-files URL
 _EXIF_ORIENTATION = 0x0112  # the EXIF tag of a picture's rotation and mirroring
@@ -92,9 +102,10 @@ def write_exports(
     ``report`` is the run's report.json dictionary (its ``sequences`` in selection order, and
     ``clips`` when clips were written); ``candidates`` the candidate id of each selected
     sequence, in the same order. Records ``report["exports"]`` ({tool: {"frames"|"clips":
-    path}}) and returns it; None when no tool is asked for. Called once the frames and clips
-    are on disk: every file an import file names is checked to exist, so a tool is never
-    handed a missing file.
+    path}}; CVAT's frames also ``"frames_share"``, the manifest of ``data/sampled/`` itself)
+    and returns it; None when no tool is asked for. Called once the frames and clips are on
+    disk: every file an import file names is checked to exist, so a tool is never handed a
+    missing file.
     """
     formats = config.export_formats
     if not formats:
@@ -109,7 +120,8 @@ def write_exports(
     for kind, items, folder in handed:
         _check_exist(out, items, kind)
         for tool in formats:
-            exports[tool][kind] = _WRITERS[tool, kind](out, items, folder)
+            for key, writer in _WRITERS[tool, kind]:
+                exports[tool][key] = writer(out, items, folder)
     report["exports"] = exports
     if any(exports.values()):
         logger.info("labeling tool files: %s", "; ".join(f"{t}: {', '.join(p.values())}" for t, p in exports.items()))
@@ -194,19 +206,44 @@ def _write_json(path: Path, data: Any) -> None:
 # --- CVAT -------------------------------------------------------------------------------------
 
 
-def _cvat_images(out: Path, items: Sequence[Item], folder: str) -> str:
+_NAME_MAX = 255  # bytes in a file name (ext4, XFS, APFS; NTFS counts 255 UTF-16 units)
+
+
+def cvat_upload_name(path: str) -> str:
+    """The flat name of a dumped frame in ``data/cvat/``: its ``path`` from ``data/sampled/``
+    with ``%`` written ``%25`` and ``/`` written ``%2F`` (``drive/cam0-0042-mp4.png`` ->
+    ``drive%2Fcam0-0042-mp4.png``; a name without either stays as it is).
+
+    CVAT keeps only the base name of an uploaded file, so two frames in two folders with one
+    file name would land on one file. No two frames share a flat name: every ``%`` of one
+    starts ``%25`` or ``%2F``, so ``urllib.parse.unquote`` gives the path back, and two
+    different paths cannot give one name. A name longer than a file name may be (255 bytes)
+    is cut and ends in ``%00`` and a SHA-256 of the path before its extension: ``%00`` is in
+    no name of the first kind, so only a SHA-256 collision could make two of them meet.
+    """
+    flat = path.replace("%", "%25").replace("/", "%2F")
+    if len(flat.encode()) <= _NAME_MAX:
+        return flat
+    ext = PurePosixPath(flat).suffix
+    tag = "%00" + hashlib.sha256(path.encode()).hexdigest()[:32] + ext
+    head = flat[: len(flat) - len(ext)].encode()[: _NAME_MAX - len(tag.encode())]
+    return head.decode(errors="ignore") + tag
+
+
+def _cvat_image_lines(out: Path, items: Sequence[Item], names: Sequence[str]) -> list[dict[str, Any]]:
     """CVAT's dataset manifest for an image task (docs.cvat.ai, "Dataset manifest").
 
-    A version line, a type line, then one line per image: ``name`` (path from the manifest's
-    folder, without extension), ``extension`` (with the dot), ``width``, ``height`` and the
-    optional ``meta`` dict, where framepick's fields go under ``framepick``. Lines are in
-    selection order, so CVAT's "predefined" sorting shows the most informative sequences
-    first. The sizes are read from the dumped files' headers (no decoding), as displayed
-    (EXIF rotation applied), as CVAT's own manifest tool (utils/dataset_manifest) has them.
+    A version line, a type line, then one line per image: ``name`` (``names``: the file's
+    path from the manifest's folder, without extension), ``extension`` (with the dot),
+    ``width``, ``height`` and the optional ``meta`` dict, where framepick's fields go under
+    ``framepick``. Lines are in selection order, so CVAT's "predefined" sorting shows the most
+    informative sequences first. The sizes are read from the dumped files' headers (no
+    decoding), as displayed (EXIF rotation applied), as CVAT's own manifest tool
+    (utils/dataset_manifest) has them.
     """
     lines: list[dict[str, Any]] = [{"version": CVAT_MANIFEST_VERSION}, {"type": "images"}]
-    for item in items:
-        stem, dot, ext = _relative(item, folder).rpartition(".")
+    for item, name in zip(items, names, strict=True):
+        stem, dot, ext = name.rpartition(".")
         width, height = _displayed_size(out / item.path)
         lines.append(
             {
@@ -217,8 +254,39 @@ def _cvat_images(out: Path, items: Sequence[Item], folder: str) -> str:
                 "meta": {"framepick": item.fields()},
             }
         )
+    return lines
+
+
+def _cvat_images(out: Path, items: Sequence[Item], folder: str) -> str:
+    """``data/sampled/manifest.jsonl``: names with the frames' paths from ``data/sampled/``, for
+    ``data/sampled/`` attached to CVAT as it is (a file share or cloud storage keeps paths)."""
     path = f"{folder}/manifest.jsonl"
-    _write_jsonl(out / path, lines)
+    _write_jsonl(out / path, _cvat_image_lines(out, items, [_relative(item, folder) for item in items]))
+    return path
+
+
+def _cvat_upload(out: Path, items: Sequence[Item], folder: str) -> str:
+    """``data/cvat/``: every dumped frame under its flat name (:func:`cvat_upload_name`) and
+    ``manifest.jsonl`` naming them, in selection order: the files to upload to CVAT, all of
+    them and nothing else, as its "predefined" sorting requires (the folder is written anew).
+    Hard links, so the frames take no second space; copies where the file system has none."""
+    target = out / CVAT_UPLOAD_FOLDER
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    names = [cvat_upload_name(_relative(item, folder)) for item in items]
+    copied = 0
+    for item, name in zip(items, names, strict=True):
+        try:
+            os.link(out / item.path, target / name)
+        except FileExistsError:
+            raise  # two frames on one name: never (cvat_upload_name), and never silently
+        except OSError:
+            shutil.copyfile(out / item.path, target / name)
+            copied += 1
+    if copied:
+        logger.info("export_format=cvat: %d frames copied to %s (no hard links here)", copied, CVAT_UPLOAD_FOLDER)
+    path = f"{CVAT_UPLOAD_FOLDER}/manifest.jsonl"
+    _write_jsonl(out / path, _cvat_image_lines(out, items, names))
     return path
 
 
@@ -327,11 +395,12 @@ def _fiftyone(video: bool) -> Callable[[Path, Sequence[Item], str], str]:
 
 _Writer = Callable[[Path, Sequence[Item], str], str]
 
-_WRITERS: dict[tuple[str, str], _Writer] = {
-    ("cvat", "frames"): _cvat_images,
-    ("cvat", "clips"): _cvat_videos,
-    ("label_studio", "frames"): _label_studio("image"),
-    ("label_studio", "clips"): _label_studio("video"),
-    ("fiftyone", "frames"): _fiftyone(video=False),
-    ("fiftyone", "clips"): _fiftyone(video=True),
+# (tool, what is handed over) -> the files written, each under its key in report.json's exports
+_WRITERS: dict[tuple[str, str], tuple[tuple[str, _Writer], ...]] = {
+    ("cvat", "frames"): (("frames", _cvat_upload), ("frames_share", _cvat_images)),
+    ("cvat", "clips"): (("clips", _cvat_videos),),
+    ("label_studio", "frames"): (("frames", _label_studio("image")),),
+    ("label_studio", "clips"): (("clips", _label_studio("video")),),
+    ("fiftyone", "frames"): (("frames", _fiftyone(video=False)),),
+    ("fiftyone", "clips"): (("clips", _fiftyone(video=True)),),
 }
