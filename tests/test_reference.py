@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import keyword
+import re
+import types
 from pathlib import Path
 
+import framepick
 from framepick.config import KEYS, KEYS_BEGIN, KEYS_END, keys_markdown, with_keys_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,3 +31,54 @@ def test_keys_table_lists_every_key_once() -> None:
 def test_readme_points_to_the_reference() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "docs/reference.md" in readme and "SPEC.md" not in readme
+
+
+def _readme_python_section() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("\n## Python\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+def readme_public_names(section: str) -> tuple[set[str], set[str]]:
+    """What the README's "Python" section calls public: (``framepick.X...`` references, in its
+    code too; bare names: the backticked identifiers of a sentence that says "public", and every
+    backticked class name, CamelCase: the classes and errors it lists)."""
+    dotted = set(re.findall(r"\bframepick(?:\.[A-Za-z_]\w*)+", section))
+    prose = re.sub(r"```.*?```", "", section, flags=re.S)
+    bare: set[str] = set()
+    for sentence in re.split(r"\.\s+", prose):
+        for span in re.findall(r"`([^`]+)`", sentence):
+            if not span.isidentifier() or keyword.iskeyword(span):
+                continue
+            if "public" in sentence or span[0].isupper():
+                bare.add(span)
+    return dotted, bare
+
+
+def _resolve(reference: str) -> None:
+    """Import ``framepick.a.b.Name``: modules by import, the last name from its module, which must
+    list it in ``__all__``."""
+    parts = reference.split(".")
+    module = importlib.import_module(parts[0])
+    for i, part in enumerate(parts[1:], start=1):
+        if not isinstance(module, types.ModuleType):
+            return  # an attribute of a public class (framepick.Config.x): the class was checked
+        if part in getattr(module, "__all__", ()):
+            module = getattr(module, part)
+            continue
+        try:
+            module = importlib.import_module(".".join(parts[: i + 1]))  # a submodule
+        except ImportError:
+            raise AssertionError(
+                f"the README's Python section names {reference}, but {module.__name__} does not export {part}"
+            ) from None
+
+
+def test_readme_public_names_are_importable_from_framepick() -> None:
+    dotted, bare = readme_public_names(_readme_python_section())
+    assert {"framepick.run", "framepick.load_config"} <= dotted and {"scan_input", "select", "ConfigError"} <= bare
+    for reference in sorted(dotted):
+        _resolve(reference)
+    missing = sorted(name for name in bare if name not in framepick.__all__ or not hasattr(framepick, name))
+    assert not missing, f"the README's Python section calls these public, but framepick does not export them: {missing}"
