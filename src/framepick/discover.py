@@ -40,7 +40,9 @@ class Source:
         return self.path.suffix.lstrip(".")
 
     def frame_name(self, index: int, n_frames: int) -> str:
-        """The Lightly Worker's name of frame ``index`` (SPEC section 2)."""
+        """The Lightly Worker's name of frame ``index``: for a video ``{stem}-{index}-{extension}.png``,
+        the index zero-padded to the digits of ``n_frames``; for a frame folder ``{name}/{file name}``;
+        a loose image its own name (docs/reference.md, "Frame names")."""
         if self.kind == "video":
             width = len(str(n_frames))
             return f"{self.stem}-{index:0{width}d}-{self.extension}.png"

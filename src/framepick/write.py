@@ -1,4 +1,4 @@
-"""Stage 8: write the Lightly-Worker output layout (SPEC section 5)."""
+"""Stage 8: write the Lightly-Worker output layout (docs/reference.md, "Outputs")."""
 
 from __future__ import annotations
 
@@ -209,7 +209,7 @@ def dump_frames(
 ) -> int:
     """Write selected frames at full resolution; ``wanted`` maps source -> {frame index: name}.
 
-    Names end in ``.png`` (SPEC section 2); with ``jpg`` the extension is swapped. Encoding
+    Names are frame names (a video frame's ends in ``.png``); with ``jpg`` the extension is swapped. Encoding
     (most of the cost: deflate) runs in a few threads while the next frames are decoded; the
     encoders release the GIL. At most a few frames wait in memory. The frames of ``also_read``
     ({source: frame indices}) are decoded in the same pass, and every frame read (dumped or
