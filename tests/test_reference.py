@@ -82,3 +82,13 @@ def test_readme_public_names_are_importable_from_framepick() -> None:
         _resolve(reference)
     missing = sorted(name for name in bare if name not in framepick.__all__ or not hasattr(framepick, name))
     assert not missing, f"the README's Python section calls these public, but framepick does not export them: {missing}"
+
+
+def test_the_code_cites_only_documents_the_repository_has() -> None:
+    """Docstrings point at docs/ pages that exist, never at a specification file the repository lacks."""
+    for path in sorted((ROOT / "src" / "framepick").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        cites_spec = re.search(r"\bSPEC\b", text) is not None
+        assert not cites_spec, f"{path.relative_to(ROOT)} cites SPEC, which is not in the repository"
+        for page in re.findall(r"\bdocs/[\w-]+\.md\b", text):
+            assert (ROOT / page).is_file(), f"{path.relative_to(ROOT)} cites {page}, which does not exist"
