@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import keyword
 import re
 import types
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 import framepick
 from framepick.config import KEYS, KEYS_BEGIN, KEYS_END, keys_markdown, with_keys_table
+from framepick.report_keys import (
+    REPORT_KEYS_BEGIN,
+    REPORT_KEYS_END,
+    SUMMARY,
+    key_paths,
+    stage_of,
+    undescribed,
+    unwritten,
+    with_report_keys_table,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "docs" / "reference.md"
@@ -92,3 +106,37 @@ def test_the_code_cites_only_documents_the_repository_has() -> None:
         assert not cites_spec, f"{path.relative_to(ROOT)} cites SPEC, which is not in the repository"
         for page in re.findall(r"\bdocs/[\w-]+\.md\b", text):
             assert (ROOT / page).is_file(), f"{path.relative_to(ROOT)} cites {page}, which does not exist"
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(report.json, RunSummary's JSON) of the small run scripts/update_reference.py makes the table from."""
+    spec = importlib.util.spec_from_file_location("update_reference", ROOT / "scripts" / "update_reference.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script.sample_report(tmp_path_factory.mktemp("reference"))
+
+
+def test_every_report_json_key_is_described(sample_run: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    report, _ = sample_run
+    assert not undescribed(report), "describe these report.json keys in src/framepick/report_keys.py"
+    assert not unwritten(report), (
+        "src/framepick/report_keys.py describes keys the sample run of scripts/update_reference.py does not write"
+    )
+
+
+def test_report_json_is_the_summary_plus_the_keys_later_stages_add(
+    sample_run: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    report, summary = sample_run
+    assert key_paths(summary) == [path for path in key_paths(report) if stage_of(path) == SUMMARY]
+    assert {stage_of(path) for path in key_paths(report)} == {SUMMARY, "report stage", "write stage"}
+
+
+def test_report_json_table_matches_a_run(sample_run: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    text = REFERENCE.read_text(encoding="utf-8")
+    assert text.count(REPORT_KEYS_BEGIN) == 1 and text.count(REPORT_KEYS_END) == 1
+    assert with_report_keys_table(text, sample_run[0]) == text, (
+        "docs/reference.md's report.json table is stale: run python scripts/update_reference.py"
+    )
