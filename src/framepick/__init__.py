@@ -1,8 +1,9 @@
 """framepick: pick diverse frames or sequences of frames from video collections, offline.
 
 The whole run is :func:`run`; each stage is public too, so the library can be used piece
-by piece: :func:`discover`, :func:`embed_sources`, :func:`build_table`, :func:`run_checks`,
-:func:`make_sequences`, :func:`sequence_embeddings`, :func:`select`.
+by piece: :func:`discover` (or :func:`scan_input`, which also lists what it skipped),
+:func:`embed_sources`, :func:`build_table`, :func:`run_checks`, :func:`make_sequences`,
+:func:`sequence_embeddings`, :func:`select`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from ._version import __version__
 from .checks import CheckResult, run_checks
 from .config import Config, ModelConfig, StoppingCondition, describe_keys, load_config
-from .discover import Source, discover
+from .discover import Discovery, Source, discover, scan_input
 from .embed import Embedder, SourceFrames, create_embedder, embed_sources
 from .errors import (
     ConfigError,
@@ -32,6 +33,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DecodeError",
+    "Discovery",
     "Embedder",
     "FrameTable",
     "FramepickError",
@@ -59,6 +61,7 @@ __all__ = [
     "make_sequences",
     "run",
     "run_checks",
+    "scan_input",
     "select",
     "sequence_embeddings",
 ]

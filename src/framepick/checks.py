@@ -89,7 +89,7 @@ def run_checks(
     """Flag corrupt and duplicate frames.
 
     Duplicates keep their first occurrence in input order and are found by the digest of
-    the decoded pixels, never of the file bytes.
+    the decoded pixels, except JPEG files: by the digest of the file's bytes (docs/decoding.md).
     """
     undecodable, damaged_rows, source_problems = _frame_problems(sources, results)
     corrupt = ~table.decoded

@@ -516,8 +516,8 @@ class ModelConfig:
             _choice("auto", "torch", "torch-bf16", "torch-fp16", "onnx", "openvino", "openvino-bf16"),
             "inference engine: torch (fp32), torch-bf16 (CPUs with AVX-512 BF16 or AMX), torch-fp16 (CUDA), "
             "onnx (ONNX Runtime), openvino (OpenVINO fp32, CPU), openvino-bf16 (OpenVINO, CPUs with bf16); "
-            "auto picks the fastest available: openvino-bf16 where the CPU has bf16 in hardware, else openvino, "
-            "else onnx, else torch",
+            "auto: on CUDA torch-fp16; on a CPU the first that is available and loads of openvino-bf16, "
+            "torch-bf16 (both only where the CPU has bf16 in hardware), openvino, onnx, torch",
         ),
     )
 

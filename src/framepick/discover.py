@@ -40,7 +40,9 @@ class Source:
         return self.path.suffix.lstrip(".")
 
     def frame_name(self, index: int, n_frames: int) -> str:
-        """The Lightly Worker's name of frame ``index`` (SPEC section 2)."""
+        """The Lightly Worker's name of frame ``index``: for a video ``{stem}-{index}-{extension}.png``,
+        the index zero-padded to the digits of ``n_frames``; for a frame folder ``{name}/{file name}``;
+        a loose image its own name (docs/reference.md, "Frame names")."""
         if self.kind == "video":
             width = len(str(n_frames))
             return f"{self.stem}-{index:0{width}d}-{self.extension}.png"
@@ -54,7 +56,7 @@ def dumped_name(frame_name: str, video_name: str, image_format: str) -> str:
 
     A frame of a frame folder or a loose image is a file already: it is copied as it is and
     keeps its name, so its bytes are in the format its extension says. A video frame (named
-    ``.png`` by SPEC section 2) is encoded as ``image_format``: ``.jpg`` for ``jpg``. Told
+    ``.png``, docs/reference.md "Frame names") is encoded as ``image_format``: ``.jpg`` for ``jpg``. Told
     apart by name alone (a folder's frames are ``{folder}/{file}``, a loose image is its
     source), so that the labeling tools' import files name the same file as the writer.
     """

@@ -1,7 +1,7 @@
 """Precomputed embeddings (``embeddings=PATH``): a Lightly-format ``embeddings.csv``.
 
 The file has a header ``filenames,embedding_0,...,embedding_{d-1}[,labels]`` and one row per
-frame, named as framepick names frames (SPEC section 2), e.g. the ``data/embeddings.csv`` of
+frame, named as framepick names frames (docs/reference.md, "Frame names"), e.g. the ``data/embeddings.csv`` of
 an earlier run. Sources are still discovered and decoded (frame names, the corruptness and
 duplicate checks and ``dump_dataset`` need the frames), but no model runs.
 """

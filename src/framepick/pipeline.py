@@ -71,7 +71,7 @@ class RunResult:
     sequences: Sequences
     sequence_embeddings: np.ndarray
     selection: Selection
-    summary: RunSummary | None = None  # what report.json holds (set once the selection is done)
+    summary: RunSummary | None = None  # most of report.json (set once the selection is done)
     candidates: Candidates | None = None  # every candidate sequence (data/candidates.npz)
     report: dict[str, Any] = field(default_factory=dict)  # report.json: the summary plus the report's sections
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, the write stage included

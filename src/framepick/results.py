@@ -3,9 +3,11 @@
 A run produces two objects:
 
 - :class:`RunSummary`: what happened (counts, why selection stopped, timings, sources,
-  corrupt and left-out items, the selected sequences, the configuration). It *is*
-  ``report.json``: :meth:`RunSummary.to_json` writes exactly its keys, and the report adds
-  its own sections (``metrics.coverage``, ``page``) beside them.
+  corrupt and left-out items, the selected sequences, the configuration). It is most of
+  ``report.json``: :meth:`RunSummary.to_json` makes the dictionary, and later stages add
+  keys to it before it is written: the report stage ``metrics.coverage``, ``page`` and each
+  source's ``candidates`` and ``selected_sequences``, the write stage ``clips`` and
+  ``exports`` (:data:`framepick.report_keys.ADDED_BY`).
 - :class:`Candidates`: one row per candidate sequence (source, first frame, embedding, rank
   in the selection), saved as ``data/candidates.npz`` (``data/candidates.csv`` is its
   readable twin). ``framepick report`` loads it instead of re-deriving anything from
@@ -134,7 +136,7 @@ class SelectedSequence:
 
 @dataclass(frozen=True)
 class RunSummary:
-    """Everything a run learnt, as ``report.json`` holds it (same keys, same order)."""
+    """Everything a run learnt: ``report.json``'s keys, in its order, but for those later stages add."""
 
     framepick_version: str
     input_dir: str
@@ -196,7 +198,7 @@ class RunSummary:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunSummary:
-        """Read ``report.json`` back; sections the report added (coverage, page) are ignored here."""
+        """Read ``report.json`` back; the keys later stages added (coverage, page, clips, ...) are ignored here."""
         metrics = {f.name: data["metrics"][f.name] for f in fields(RunMetrics)}
         return cls(
             framepick_version=data["framepick_version"],

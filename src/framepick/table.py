@@ -67,7 +67,7 @@ class FrameTable:
 
 
 def build_table(sources: Sequence[Source], results: Sequence[SourceFrames], dim: int) -> FrameTable:
-    """Concatenate per-source results and name every frame (SPEC section 2)."""
+    """Concatenate per-source results and name every frame (:meth:`Source.frame_name`)."""
     names: list[str] = []
     src_col: list[np.ndarray] = []
     idx_col: list[np.ndarray] = []

@@ -1,4 +1,4 @@
-"""Stage 8: write the Lightly-Worker output layout (SPEC section 5)."""
+"""Stage 8: write the Lightly-Worker output layout (docs/reference.md, "Outputs")."""
 
 from __future__ import annotations
 
@@ -213,7 +213,7 @@ def dump_frames(
     A frame of a frame folder or a loose image is its file: copied byte for byte under its
     own name (no decoding, no re-encoding: the bytes are in the format the name says, EXIF
     included). Video frames are encoded as ``image_format``; their names end in ``.png``
-    (SPEC section 2), ``.jpg`` with ``jpg`` (:func:`~framepick.discover.dumped_name`).
+    (docs/reference.md, "Frame names"), ``.jpg`` with ``jpg`` (:func:`~framepick.discover.dumped_name`).
     Encoding (most of the cost: deflate) and copying run in a few threads while the next
     frames are decoded; both release the GIL. At most a few frames wait in memory. The
     frames of ``also_read`` ({source: frame indices}) are decoded in the same pass, and
