@@ -200,15 +200,20 @@ def test_fraction_and_frame_selection(scenes_input: Path, tmp_path: Path) -> Non
 
 
 def test_min_distance_and_all_candidates(scenes_input: Path, tmp_path: Path) -> None:
+    # The six candidates are the six scenes, at least 0.4 apart (FakeEmbedder, normalised): a
+    # min_distance of 1e-6 never stops the selection, so it ends by taking every candidate.
     r = _run(scenes_input, tmp_path / "m", selected_sequence_length=20, **{"stopping_condition.min_distance": 1e-6})
-    assert r.report["stopping"]["reason"] in ("all_candidates", "min_distance")
+    assert r.report["stopping"]["reason"] == "all_candidates"
     assert r.report["counts"]["selected_sequences"] == r.report["counts"]["sequence_candidates"] == 6
     on_disk = json.loads((tmp_path / "m" / "report.json").read_text())
     assert on_disk["stopping"]["n_samples"] == -1 and on_disk["stopping"]["min_distance"] == 1e-6
     assert on_disk["config"]["stopping_condition"]["n_samples"] == -1 and r.config.n_samples is None
     r = _run(scenes_input, tmp_path / "n", selected_sequence_length=20, **{"stopping_condition.n_samples": 400})
-    assert r.report["stopping"]["all_candidates_selected"] is True
+    assert r.report["stopping"]["reason"] == "all_candidates" and r.report["stopping"]["all_candidates_selected"]
     assert "only" in r.report["stopping"]["message"]
+    # The covering radius after five picks is 0.41 and after four 0.64: min_distance 0.5 stops at five.
+    r = _run(scenes_input, tmp_path / "d", selected_sequence_length=20, **{"stopping_condition.min_distance": 0.5})
+    assert (r.report["stopping"]["reason"], r.report["counts"]["selected_sequences"]) == ("min_distance", 5)
 
 
 def test_jpg_dump(scenes_input: Path, tmp_path: Path) -> None:
