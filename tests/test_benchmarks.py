@@ -121,9 +121,9 @@ def test_usual_way_embeds_what_framepick_s_model_embeds(tmp_path: Path) -> None:
 
     from framepick.embed import TorchEmbedder
 
-    common.make_clip(tmp_path / "in" / "a.mp4", 6, 64, 48, scene_len=3, seed=4)
+    common.make_clip(tmp_path / "in" / "a.mp4", 6, 320, 180, scene_len=3, seed=4)
     (tmp_path / "work").mkdir()
-    base = bench_throughput.usual_way(tmp_path / "in", tmp_path / "work", 32, 2, 0)
+    base = bench_throughput.usual_way(tmp_path / "in", tmp_path / "work", 64, 2, 0)
     assert base["frames"] == 6
     with open(tmp_path / "work" / "embeddings.csv", newline="") as fh:
         header, *rows = list(csv.reader(fh))
@@ -133,11 +133,11 @@ def test_usual_way_embeds_what_framepick_s_model_embeds(tmp_path: Path) -> None:
     got = np.array([[float(v) for v in r[1:-1]] for r in rows], np.float32)
     pixels = np.stack(
         [
-            np.asarray(Image.open(tmp_path / "work" / "frames" / n).convert("RGB").resize((32, 32), Image.BILINEAR))
+            np.asarray(Image.open(tmp_path / "work" / "frames" / n).convert("RGB").resize((64, 64), Image.BILINEAR))
             for n in names
         ]
     )
-    want = TorchEmbedder(32, "cpu").embed(pixels)
+    want = TorchEmbedder(64, "cpu").embed(pixels)
     want /= np.linalg.norm(want, axis=1, keepdims=True)
     np.testing.assert_allclose(got, want, atol=1e-4)
 
