@@ -67,7 +67,11 @@ def _scene_frames(photo: np.ndarray, n: int, width: int, height: int, rng: np.ra
 def make_clip(
     path: Path, n_frames: int, width: int = 1280, height: int = 720, scene_len: int = 120, seed: int = 0
 ) -> Path:
-    """A deterministic H.264 clip (yuv420p, CRF 23, 30 fps) with camera motion and scene cuts."""
+    """A deterministic H.264 clip (yuv420p, CRF 23, 30 fps) with camera motion and scene cuts.
+
+    Encoded on one thread: libx264 on several (FFmpeg's default) wrote different pixels from
+    run to run, so the same seed did not give the same clip.
+    """
     import av
 
     if path.exists():
@@ -80,6 +84,7 @@ def make_clip(
         stream = container.add_stream("libx264", rate=30)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": "23", "preset": "veryfast"}
+        stream.codec_context.thread_count = 1  # x264 with threads here gave other bytes each time
         done = 0
         while done < n_frames:
             n = min(scene_len, n_frames - done)

@@ -80,6 +80,7 @@ def make_scenes(n_scenes: int, scene_len: int, width: int, height: int, seed: in
         stream = container.add_stream("libx264", rate=30)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": "20", "preset": "veryfast"}
+        stream.codec_context.thread_count = 1  # the same bytes every time (see _common.make_clip)
         for scene in range(n_scenes):
             photo = photos[(scene + int(rng.integers(len(photos)))) % len(photos)]
             for rgb in common._scene_frames(photo, scene_len, width, height, rng):

@@ -34,12 +34,17 @@ def test_config_lists_every_key(capsys: pytest.CaptureFixture[str]) -> None:
     ],
 )
 def test_configuration_errors_exit_2_with_one_line(
-    words: list[str], fragment: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    words: list[str],
+    fragment: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # the relative input_dir=a and output_dir=b resolve in tmp_path
     assert main(words) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and fragment in err and "Traceback" not in err
-    assert not (tmp_path / "b").exists()
+    assert list(tmp_path.iterdir()) == []  # a configuration error writes nothing, not even output_dir
 
 
 def test_runtime_failure_exit_1(scenes_input: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -78,3 +83,4 @@ def test_console_entry_point_subprocess(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("framepick: configuration error:")
+    assert list(tmp_path.iterdir()) == []

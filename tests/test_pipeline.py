@@ -14,7 +14,7 @@ from PIL import Image
 
 import framepick
 from framepick import InputError, NoCandidatesError, load_config
-from media import FakeEmbedder, decode_all
+from media import FakeEmbedder, decode_all, scene_video
 
 # (source, first frame of scene) -> scene; every scene is 20 frames long.
 SCENES = {
@@ -169,11 +169,27 @@ def _run(scenes_input: Path, out: Path, real_model: bool = False, **settings: ob
     return framepick.run(load_config(overrides=base | settings), embedder=None if real_model else FakeEmbedder())
 
 
-def test_deterministic_rerun(scenes_input: Path, tmp_path: Path, run_60) -> None:  # type: ignore[no-untyped-def]
-    _, first = run_60
-    _run(scenes_input, tmp_path / "again", True, selected_sequence_length=10, **{"stopping_condition.n_samples": 60})
+def test_deterministic_rerun(tmp_path: Path, _isolated_cache: Path, fast: dict[str, object]) -> None:
+    """The real model runs twice on the same input and the runs write the same bytes.
+
+    Each run has an empty embedding cache of its own (a shared cache would hand the second run
+    the first run's embeddings, and the model would run once); only the ONNX export, made once
+    per session, is shared through the cache's onnx/ folder.
+    """
+    scene_video(tmp_path / "in" / "a.mp4", ["checker", "stripes", "noise"], 10)
+    (_isolated_cache / "onnx").mkdir(exist_ok=True)
+    outs = []
+    for name in ("first", "second"):
+        cache = tmp_path / f"cache-{name}"
+        cache.mkdir()
+        (cache / "onnx").symlink_to(_isolated_cache / "onnx", target_is_directory=True)
+        settings = fast | {"cache_dir": str(cache), "selected_sequence_length": 5, "stopping_condition.n_samples": 15}
+        r = _run(tmp_path / "in", tmp_path / name, True, **settings)
+        counts = r.report["counts"]
+        assert (counts["frames_embedded"], counts["frames_from_cache"]) == (30, 0), "the model ran on every frame"
+        outs.append(tmp_path / name)
     for rel in ("data/sequence_information.json", "data/embeddings.csv", "filenames/sampled_filenames.txt"):
-        assert (tmp_path / "again" / rel).read_bytes() == (first / rel).read_bytes(), rel
+        assert (outs[0] / rel).read_bytes() == (outs[1] / rel).read_bytes(), rel
 
 
 def test_fraction_and_frame_selection(scenes_input: Path, tmp_path: Path) -> None:
@@ -184,15 +200,20 @@ def test_fraction_and_frame_selection(scenes_input: Path, tmp_path: Path) -> Non
 
 
 def test_min_distance_and_all_candidates(scenes_input: Path, tmp_path: Path) -> None:
+    # The six candidates are the six scenes, at least 0.4 apart (FakeEmbedder, normalised): a
+    # min_distance of 1e-6 never stops the selection, so it ends by taking every candidate.
     r = _run(scenes_input, tmp_path / "m", selected_sequence_length=20, **{"stopping_condition.min_distance": 1e-6})
-    assert r.report["stopping"]["reason"] in ("all_candidates", "min_distance")
+    assert r.report["stopping"]["reason"] == "all_candidates"
     assert r.report["counts"]["selected_sequences"] == r.report["counts"]["sequence_candidates"] == 6
     on_disk = json.loads((tmp_path / "m" / "report.json").read_text())
     assert on_disk["stopping"]["n_samples"] == -1 and on_disk["stopping"]["min_distance"] == 1e-6
     assert on_disk["config"]["stopping_condition"]["n_samples"] == -1 and r.config.n_samples is None
     r = _run(scenes_input, tmp_path / "n", selected_sequence_length=20, **{"stopping_condition.n_samples": 400})
-    assert r.report["stopping"]["all_candidates_selected"] is True
+    assert r.report["stopping"]["reason"] == "all_candidates" and r.report["stopping"]["all_candidates_selected"]
     assert "only" in r.report["stopping"]["message"]
+    # The covering radius after five picks is 0.41 and after four 0.64: min_distance 0.5 stops at five.
+    r = _run(scenes_input, tmp_path / "d", selected_sequence_length=20, **{"stopping_condition.min_distance": 0.5})
+    assert (r.report["stopping"]["reason"], r.report["counts"]["selected_sequences"]) == ("min_distance", 5)
 
 
 def test_jpg_dump(scenes_input: Path, tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from framepick.report import (
     nearest_distances,
     nn_distances,
 )
+from framepick.report.stats import REPORT_STATS_NPZ, ReportStats
 from framepick.select import random_order
 from framepick.thumbnails import from_reader
 
@@ -319,7 +320,9 @@ def test_rebuild_loads_and_recomputes_no_embedding_statistics(
 
 
 def test_rebuild_with_frame_stride_gives_the_same_numbers(scenes_input: Path, tmp_path: Path) -> None:
-    """embeddings.csv then holds only the embedded frames: a rebuild must average those."""
+    """embeddings.csv then holds only the embedded frames. Without data/report_stats.npz (a run
+    whose report failed) a rebuild computes the statistics again, and the frame map from those
+    rows of the CSV (frames 0, 3, 6, 9 of each sequence): the run's numbers and map."""
     out = _run(
         scenes_input,
         tmp_path / "out",
@@ -330,9 +333,15 @@ def test_rebuild_with_frame_stride_gives_the_same_numbers(scenes_input: Path, tm
     before = json.loads((out / "report.json").read_text())
     with open(out / "data" / "embeddings.csv", newline="") as fh:
         assert sum(1 for _ in fh) - 1 == 12 * 4 + 2  # frames 0, 3, 6, 9 of each of 12 sequences, + b's tail
+    saved = ReportStats.load(out / REPORT_STATS_NPZ)
+    (out / REPORT_STATS_NPZ).unlink()  # else the rebuild loads every number and never reads the CSV
     assert main(["report", str(out)]) == 0
     after = json.loads((out / "report.json").read_text())
     assert after["metrics"] == before["metrics"]
+    again = ReportStats.load(out / REPORT_STATS_NPZ)
+    assert saved.frames is not None and again.frames is not None
+    assert again.frames.offset.tolist() == saved.frames.offset.tolist() == [0, 3, 6, 9] * 3
+    np.testing.assert_allclose(again.frames.xy, saved.frames.xy, atol=1e-5)
 
 
 def test_rebuild_without_input(scenes_input: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

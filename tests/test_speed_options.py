@@ -1,4 +1,4 @@
-"""The speed options in a real run: frame stride, selection dimension, engines; the fast CSV."""
+"""The speed options in a run: frame stride and selection dimension (engines: test_engines.py); the fast CSV."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_selection_dim_auto(scenes_input: Path, tmp_path: Path, fast: dict) -> N
     assert result.report["metrics"]["selection_dim"] == FakeEmbedder.dim  # few candidates: full dimension
 
 
-def test_selection_dim_and_engine(scenes_input: Path, tmp_path: Path, fast: dict) -> None:
+def test_selection_dim_8_picks_the_scenes_full_dimension_picks(scenes_input: Path, tmp_path: Path, fast: dict) -> None:
     full = _run(scenes_input, tmp_path / "a", fast, selection_dim=-1, **{"stopping_condition.n_samples": 6})
     low = _run(scenes_input, tmp_path / "b", fast, selection_dim=8, **{"stopping_condition.n_samples": 6})
     assert full.report["metrics"]["selection_dim"] == FakeEmbedder.dim and low.report["metrics"]["selection_dim"] == 8
