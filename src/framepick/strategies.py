@@ -41,7 +41,7 @@ from .embeddings_csv import read_embeddings_csv
 from .errors import ConfigError, NoCandidatesError
 from .select import Selection, prepare, stop_reason
 from .sequences import Sequences
-from .strategy_types import Diversity, Picked, PlanInputs, Similarity, Strategy, StrategyInput, Term
+from .strategy_types import DEFAULT_STRATEGIES, Picked, PlanInputs, Similarity, Strategy, Term
 from .values import BUILTIN_METADATA, Column, FrameValues, read_value_csv, read_value_file
 
 __all__ = [
@@ -55,8 +55,6 @@ __all__ = [
     "read_value_csv",
     "select_with_strategies",
 ]
-
-DEFAULT_STRATEGIES: tuple[Strategy, ...] = (Diversity(StrategyInput("EMBEDDINGS")),)
 
 
 def check_value_files(strategies: Sequence[Strategy] | None, metadata: str | None, scores: str | None) -> None:

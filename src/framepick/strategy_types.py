@@ -34,6 +34,7 @@ from .errors import ConfigError
 from .values import BUILTIN_METADATA, Column, FrameValues, sequence_categories, sequence_numbers
 
 __all__ = [
+    "DEFAULT_STRATEGIES",
     "INPUT_TYPES",
     "OPERATIONS",
     "STRATEGIES_KEY",
@@ -637,13 +638,15 @@ STRATEGY_TYPES: dict[str, type[Strategy]] = {
 }
 """Every strategy type, by its configured name, in the order messages and docs list them."""
 
-_OPTIONS = tuple(dict.fromkeys(name for cls in STRATEGY_TYPES.values() for name in cls.options))
+DEFAULT_STRATEGIES: tuple[Strategy, ...] = (Diversity(StrategyInput("EMBEDDINGS")),)
+"""What selects without ``selection.strategies``: DIVERSITY on EMBEDDINGS."""
 
 
 def _strategy(where: str, value: Any) -> Strategy:
     raw = _fields_of(where, value, ("input", "strategy"), ("input", "strategy"))
     given = StrategyInput.parse(f"{where}.input", raw["input"])
-    spec = _fields_of(f"{where}.strategy", raw["strategy"], ("type", *_OPTIONS))
+    options = dict.fromkeys(name for cls in STRATEGY_TYPES.values() for name in cls.options)
+    spec = _fields_of(f"{where}.strategy", raw["strategy"], ("type", *options))
     kind = _upper_choice(f"{where}.strategy.type", spec.get("type"), tuple(STRATEGY_TYPES))
     return STRATEGY_TYPES[kind].parse(where, given, spec)
 
