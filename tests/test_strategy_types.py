@@ -232,18 +232,35 @@ def test_diversity_min_distance_wins_and_is_carried_by_the_selection() -> None:
 
 
 @pytest.mark.parametrize(
-    ("by_distance", "picked", "open_", "requested", "reason"),
+    ("by_distance", "picked", "open_", "reason"),
     [
-        (True, 5, 10, None, "min_distance"),
-        (True, 10, 10, 20, "min_distance"),
-        (False, 10, 10, None, "all_candidates"),
-        (False, 10, 10, 12, "all_candidates"),
-        (False, 10, 10, 10, "all_candidates"),
-        (False, 4, 10, 4, "n_samples"),
+        (True, 5, 10, "min_distance"),
+        (True, 0, 10, "min_distance"),  # a datapool that covers every candidate already
+        (False, 10, 10, "all_candidates"),
+        (False, 4, 10, "n_samples"),
     ],
 )
-def test_stop_reason(by_distance: bool, picked: int, open_: int, requested: int | None, reason: str) -> None:
-    assert stop_reason(by_distance, picked, open_, requested) == reason
+def test_stop_reason(by_distance: bool, picked: int, open_: int, reason: str) -> None:
+    assert stop_reason(by_distance, picked, open_) == reason
+
+
+def test_asking_for_more_than_is_left_selects_all_candidates() -> None:
+    x = np.random.default_rng(5).standard_normal((40, 4)).astype(np.float32)
+    seqs = make_sequences(np.zeros(40, np.int32), np.arange(40, dtype=np.int32), np.ones(40, bool), 1)
+    sharp = np.r_[np.ones(30), np.zeros(10)]  # 30 pass
+    values = FrameValues(metadata={"lightly.sharpness": Column.from_numbers(sharp)})
+    only_sharp = _config(
+        {
+            "input": {"type": "METADATA", "key": "lightly.sharpness"},
+            "strategy": {"type": "THRESHOLD", "threshold": 0.5, "operation": "BIGGER"},
+        }
+    )
+    for n_samples, reason in ((30, "all_candidates"), (31, "all_candidates"), (29, "n_samples")):
+        got = select_with_strategies(x, seqs, values, only_sharp, n_samples=n_samples, min_distance=None).selection
+        assert (len(got.indices), got.stop_reason, got.requested) == (min(n_samples, 30), reason, n_samples)
+    assert (
+        select(x, n_samples=40).stop_reason == "all_candidates" and select(x, n_samples=39).stop_reason == "n_samples"
+    )
 
 
 def test_no_candidate_is_the_same_error_on_both_paths() -> None:

@@ -181,7 +181,7 @@ def select(
         indices, radii, by_distance = kcenter_greedy(x, k, prep.first(), min_distance)
     else:
         indices, radii, by_distance = random_order(x, k, int(prep.rng.integers(2**32)), min_distance)
-    reason = stop_reason(by_distance, len(indices), n, prep.requested)
+    reason = stop_reason(by_distance, len(indices), n)
     return Selection(
         indices.astype(np.int64),
         radii.astype(np.float64),
@@ -245,11 +245,10 @@ def prepare(
     return Prepared(x, requested, np.random.default_rng(seed), resolve_selection_dim(selection_dim, n), seed)
 
 
-def stop_reason(by_distance: bool, n_picked: int, n_open: int, requested: int | None) -> str:
+def stop_reason(by_distance: bool, n_picked: int, n_open: int) -> str:
     """Why selection stopped: ``min_distance`` (the kernel said so), ``all_candidates`` (every
-    open candidate picked, and no fewer asked for) or ``n_samples``."""
+    candidate that may be picked is: no more were left, whatever was asked for) or
+    ``n_samples``. A kernel picks at most :meth:`Prepared.count` of the ``n_open``."""
     if by_distance:
         return "min_distance"
-    if n_picked == n_open and (requested is None or requested >= n_open):
-        return "all_candidates"
-    return "n_samples"
+    return "all_candidates" if n_picked == n_open else "n_samples"

@@ -231,7 +231,7 @@ def select_with_strategies(
     # i.e. the first video's first sequences. A seeded shuffle makes such ties a random draw.
     order = prep.rng.permutation(m) if plan.diversity == 0 else None
     picks, radii, by_distance = _greedy(xs, ps, plan, k, first, order)
-    reason = stop_reason(by_distance, len(picks), n_allowed, prep.requested)
+    reason = stop_reason(by_distance, len(picks), n_allowed)
     start = _pool_radius(xs, ps, plan.allowed)
     selection = Selection(
         picks.astype(np.int64),
