@@ -151,6 +151,12 @@ def test_config_validation_lists_the_registry() -> None:
     with pytest.raises(ConfigError) as info:
         _config({"input": {"type": "NOPE"}, "strategy": {"type": "DIVERSITY"}})
     assert str(info.value).endswith("allowed: " + ", ".join(INPUT_TYPES))
+    # every type's keys, in registry order (no longer a set's order, which varied between runs)
+    options = dict.fromkeys(name for cls in STRATEGY_TYPES.values() for name in cls.options)
+    with pytest.raises(ConfigError) as info:
+        _config({"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY", "bogus": 1}})
+    assert str(info.value).endswith("unknown key; allowed: type, " + ", ".join(options))
+    assert ", ".join(options) == "strength, stopping_condition_minimum_distance, threshold, operation, target"
 
 
 @dataclass(frozen=True)
