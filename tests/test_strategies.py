@@ -10,15 +10,9 @@ import pytest
 from framepick import ConfigError, NoCandidatesError, load_config
 from framepick.select import select
 from framepick.sequences import Sequences, make_sequences
-from framepick.strategies import (
-    Column,
-    FrameValues,
-    read_value_csv,
-    select_with_strategies,
-    sequence_categories,
-    sequence_numbers,
-    sequence_passes,
-)
+from framepick.strategies import Column, FrameValues, read_value_csv, select_with_strategies
+from framepick.strategy_types import sequence_passes
+from framepick.values import sequence_categories, sequence_numbers
 
 
 def _seqs(n_frames: int, length: int, n_sources: int = 1) -> Sequences:
@@ -60,14 +54,14 @@ def _points(n: int, d: int = 8, seed: int = 0) -> np.ndarray:
 def test_sequence_number_is_the_mean_and_missing_frames_make_it_missing() -> None:
     seqs = _seqs(6, 3)
     frame = np.array([1.0, 2.0, 6.0, 4.0, np.nan, 5.0])
-    np.testing.assert_array_equal(sequence_numbers(frame, seqs), [3.0, np.nan])
+    np.testing.assert_array_equal(sequence_numbers(frame, seqs.rows), [3.0, np.nan])
 
 
 def test_threshold_needs_every_frame_of_the_sequence() -> None:
     seqs = _seqs(9, 3)
     sharp = np.array([9, 9, 9, 9, 1, 9, 9, 9, np.nan], float)  # one blurred frame in sequence 1, a missing one in 2
-    np.testing.assert_array_equal(sequence_passes(sharp, seqs, "BIGGER", 5.0), [True, False, False])
-    np.testing.assert_array_equal(sequence_passes(sharp, seqs, "SMALLER_EQUAL", 9.0), [True, True, False])
+    np.testing.assert_array_equal(sequence_passes(sharp, seqs.rows, "BIGGER", 5.0), [True, False, False])
+    np.testing.assert_array_equal(sequence_passes(sharp, seqs.rows, "SMALLER_EQUAL", 9.0), [True, True, False])
 
 
 @pytest.mark.parametrize(
@@ -75,14 +69,15 @@ def test_threshold_needs_every_frame_of_the_sequence() -> None:
     [("BIGGER", [0, 0, 1]), ("BIGGER_EQUAL", [0, 1, 1]), ("SMALLER", [1, 0, 0]), ("SMALLER_EQUAL", [1, 1, 0])],
 )
 def test_every_threshold_operation_on_single_frames(operation: str, expected: list[int]) -> None:
-    np.testing.assert_array_equal(sequence_passes(np.array([1.0, 2.0, 3.0]), _seqs(3, 1), operation, 2.0), expected)
+    passes = sequence_passes(np.array([1.0, 2.0, 3.0]), _seqs(3, 1).rows, operation, 2.0)
+    np.testing.assert_array_equal(passes, expected)
 
 
 def test_categorical_value_of_a_sequence_is_the_majority() -> None:
     seqs = _seqs(12, 4)
     codes = np.array([0, 1, 1, 0, 2, 2, 2, 1, 1, 0, 0, -1], np.int32)
     # [0,1,1,0]: a tie between 0 and 1 goes to the earliest frame's value (0)
-    np.testing.assert_array_equal(sequence_categories(codes, seqs), [0, 2, -1])
+    np.testing.assert_array_equal(sequence_categories(codes, seqs.rows), [0, 2, -1])
 
 
 def test_column_detects_numbers_and_categories() -> None:

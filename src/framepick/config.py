@@ -29,8 +29,13 @@ from typing import Any
 
 import yaml
 
-from ._framestats import FRAME_METADATA
+from ._accept import is_int as _is_int
+from ._accept import is_number as _is_number
+from ._accept import shown as _shown
+from ._accept import word as _word
 from .errors import ConfigError
+from .strategy_types import STRATEGIES_KEY, Diversity, Strategy, StrategyInput, check_input_files, parse_strategies
+from .values import BUILTIN_METADATA
 
 __all__ = [
     "BUILTIN_METADATA",
@@ -60,15 +65,6 @@ _LIMIT = 2**31 - 1
 # ----------------------------------------------------------------------------- rules
 
 
-def _shown(value: Any, limit: int = 60) -> str:
-    """A short, one-line repr of any value (even ints too long for repr)."""
-    try:
-        text = repr(value)
-    except Exception:  # e.g. ValueError: an int with more digits than Python prints
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _fail(key: str, value: Any, allowed: str) -> ConfigError:
     return ConfigError(f"invalid value for '{key}': {_shown(value)}; allowed: {allowed}")
 
@@ -90,14 +86,6 @@ class Rule:
         if clean is _REJECT:
             raise _fail(key, value, self.allowed)
         return clean
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
 def _path(value: Any) -> Any:
@@ -226,181 +214,7 @@ def _about(rule: Rule, help: str, *, off: Any = None) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- selection strategies
-
-INPUT_TYPES = ("EMBEDDINGS", "METADATA", "SCORES")
-STRATEGY_TYPES = ("DIVERSITY", "WEIGHTS", "THRESHOLD", "BALANCE", "SIMILARITY")
-OPERATIONS = ("BIGGER", "SMALLER", "BIGGER_EQUAL", "SMALLER_EQUAL")
-BUILTIN_METADATA = (*FRAME_METADATA, "video_name")
-"""Metadata keys every run computes (see docs/reference.md, ``data/metadata.csv``)."""
-
-# which input types each strategy takes (Lightly's documented combinations)
-_VALID_INPUTS = {
-    "DIVERSITY": ("EMBEDDINGS",),
-    "SIMILARITY": ("EMBEDDINGS",),
-    "WEIGHTS": ("METADATA", "SCORES"),
-    "THRESHOLD": ("METADATA", "SCORES"),
-    "BALANCE": ("METADATA",),
-}
-_STRATEGIES_KEY = "selection.strategies"
-
-
-@dataclass(frozen=True)
-class StrategyInput:
-    """What a strategy reads: ``{type: EMBEDDINGS}``, ``{type: METADATA, key: K}``,
-    ``{type: SCORES, score: S}`` or ``{type: EMBEDDINGS, query: PATH}``."""
-
-    type: str
-    key: str | None = None  # METADATA: a built-in key or a column of metadata=PATH
-    score: str | None = None  # SCORES: a column of scores=PATH
-    task: str | None = None  # SCORES: Lightly's prediction task name (accepted; scores=PATH holds one table)
-    query: str | None = None  # EMBEDDINGS: a folder of query images or a Lightly embeddings.csv (SIMILARITY)
-
-    @property
-    def column(self) -> str | None:
-        """The metadata key or score column the input names."""
-        return self.key if self.type == "METADATA" else self.score if self.type == "SCORES" else None
-
-    @property
-    def label(self) -> str:
-        """A short name for messages and the report, e.g. ``METADATA lightly.sharpness``."""
-        detail = self.column or (f"query {self.query}" if self.query else None)
-        return f"{self.type} {detail}" if detail else self.type
-
-
-@dataclass(frozen=True)
-class Strategy:
-    """One ``{input: ..., strategy: ...}`` entry of ``selection.strategies`` (Lightly's names)."""
-
-    input: StrategyInput
-    type: str
-    strength: float = 1.0
-    threshold: float | None = None  # THRESHOLD
-    operation: str | None = None  # THRESHOLD: BIGGER, SMALLER, BIGGER_EQUAL or SMALLER_EQUAL
-    target: tuple[tuple[str, float], ...] | None = None  # BALANCE: (value, share) pairs
-    min_distance: float | None = None  # DIVERSITY: stopping_condition_minimum_distance
-
-    @property
-    def label(self) -> str:
-        return f"{self.type} on {self.input.label}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The entry as a Lightly config spells it (and config.yaml writes it)."""
-        given = {k: v for k, v in asdict(self.input).items() if v is not None}
-        strategy: dict[str, Any] = {"type": self.type}
-        if self.type in ("DIVERSITY", "WEIGHTS", "SIMILARITY", "BALANCE"):
-            strategy["strength"] = self.strength
-        if self.type == "THRESHOLD":
-            strategy["threshold"], strategy["operation"] = self.threshold, self.operation
-        if self.target is not None:
-            strategy["target"] = dict(self.target)
-        if self.min_distance is not None:
-            strategy["stopping_condition_minimum_distance"] = self.min_distance
-        return {"input": given, "strategy": strategy}
-
-
-def _entry_error(where: str, message: str) -> ConfigError:
-    return ConfigError(f"invalid value for '{_STRATEGIES_KEY}{where}': {message}")
-
-
-def _fields_of(where: str, value: Any, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A mapping with only ``allowed`` keys and every ``required`` one."""
-    if not isinstance(value, Mapping):
-        raise _entry_error(where, f"expected a mapping, got {_shown(value)}")
-    for name in value:
-        if name not in allowed:
-            raise _entry_error(f"{where}.{name}", "unknown key; allowed: " + ", ".join(allowed))
-    for name in required:
-        if value.get(name) is None:
-            raise _entry_error(f"{where}.{name}", "missing")
-    return dict(value)
-
-
-def _upper_choice(where: str, value: Any, options: tuple[str, ...]) -> str:
-    if isinstance(value, str) and value.upper() in options:
-        return value.upper()
-    raise _entry_error(where, f"{_shown(value)}; allowed: " + ", ".join(options))
-
-
-def _number(where: str, value: Any, low: float = -math.inf) -> float:
-    if not _is_number(value) or isinstance(value, bool) or value < low:
-        bound = f" >= {low:g}" if low > -math.inf else ""
-        raise _entry_error(where, f"{_shown(value)}; allowed: a number{bound}")
-    return float(value)
-
-
-def _text(where: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _entry_error(where, f"{_shown(value)}; allowed: a non-empty string")
-    return value
-
-
-def _strategy_input(where: str, value: Any) -> StrategyInput:
-    raw = _fields_of(where, value, ("type", "key", "score", "task", "query"), ("type",))
-    kind = _upper_choice(f"{where}.type", raw["type"], INPUT_TYPES)
-    needs = {"METADATA": "key", "SCORES": "score"}.get(kind)
-    if needs is not None and raw.get(needs) is None:
-        raise _entry_error(f"{where}.{needs}", f"missing: a {kind} input names its {needs}")
-    for name in ("key", "score", "task", "query"):
-        if raw.get(name) is not None and name != needs and not (name == "task" and kind == "SCORES"):
-            if not (name == "query" and kind == "EMBEDDINGS"):
-                raise _entry_error(f"{where}.{name}", f"not a key of a {kind} input")
-    clean = {name: _text(f"{where}.{name}", raw[name]) for name in ("key", "score", "task", "query") if raw.get(name)}
-    return StrategyInput(kind, **clean)
-
-
-def _target(where: str, value: Any) -> tuple[tuple[str, float], ...]:
-    if not isinstance(value, Mapping) or not value:
-        raise _entry_error(where, f"{_shown(value)}; allowed: a mapping of value: share, e.g. {{day: 0.5, night: 0.5}}")
-    pairs = []
-    for key, share in value.items():
-        name = _word(key) if isinstance(key, bool) or key is None else str(key)
-        pairs.append((name, _number(f"{where}.{name}", share, 0.0)))
-    total = sum(share for _, share in pairs)
-    if total > 1.0 + 1e-6 or any(share > 1.0 for _, share in pairs):
-        raise _entry_error(where, f"the shares add up to {total:g}; they must add up to at most 1")
-    return tuple(pairs)
-
-
-_STRATEGY_KEYS = {
-    "DIVERSITY": ("strength", "stopping_condition_minimum_distance"),
-    "WEIGHTS": ("strength",),
-    "SIMILARITY": ("strength",),
-    "THRESHOLD": ("threshold", "operation"),
-    "BALANCE": ("target", "strength"),
-}
-
-
-def _strategy(where: str, value: Any) -> Strategy:
-    raw = _fields_of(where, value, ("input", "strategy"), ("input", "strategy"))
-    given = _strategy_input(f"{where}.input", raw["input"])
-    spec = _fields_of(f"{where}.strategy", raw["strategy"], ("type", *{k for v in _STRATEGY_KEYS.values() for k in v}))
-    kind = _upper_choice(f"{where}.strategy.type", spec.get("type"), STRATEGY_TYPES)
-    for name in spec:
-        if name != "type" and name not in _STRATEGY_KEYS[kind]:
-            raise _entry_error(
-                f"{where}.strategy.{name}", f"not a key of {kind}; allowed: " + ", ".join(_STRATEGY_KEYS[kind])
-            )
-    if given.type not in _VALID_INPUTS[kind] or (kind == "SIMILARITY") != (given.query is not None):
-        inputs = " or ".join(_VALID_INPUTS[kind])
-        need = " with a query" if kind == "SIMILARITY" else " without a query" if kind == "DIVERSITY" else ""
-        raise _entry_error(where, f"{kind} cannot take the input {given.label}; it needs {inputs}{need}")
-    values: dict[str, Any] = {"strength": _number(f"{where}.strategy.strength", spec.get("strength", 1.0), 0.0)}
-    if kind == "THRESHOLD":
-        for name in ("threshold", "operation"):
-            if spec.get(name) is None:
-                raise _entry_error(f"{where}.strategy.{name}", "missing: THRESHOLD needs threshold and operation")
-        values["threshold"] = _number(f"{where}.strategy.threshold", spec["threshold"])
-        values["operation"] = _upper_choice(f"{where}.strategy.operation", spec["operation"], OPERATIONS)
-    if kind == "BALANCE":
-        if spec.get("target") is None:
-            raise _entry_error(
-                f"{where}.strategy.target", "missing: BALANCE needs a target, e.g. {day: 0.5, night: 0.5}"
-            )
-        values["target"] = _target(f"{where}.strategy.target", spec["target"])
-    distance = spec.get("stopping_condition_minimum_distance")
-    if distance is not None and not (_is_number(distance) and distance == -1):
-        values["min_distance"] = _number(f"{where}.strategy.stopping_condition_minimum_distance", distance, 0.0)
-    return Strategy(given, kind, **values)
+# The strategy types are classes in one registry (framepick.strategy_types); this key holds instances of them.
 
 
 def _strategies(value: Any) -> Any:
@@ -413,10 +227,7 @@ def _strategies(value: Any) -> Any:
         items = value
     else:
         return _REJECT
-    parsed = tuple(_strategy(f"[{i}]", item) for i, item in enumerate(items))
-    if sum(s.type == "DIVERSITY" for s in parsed) > 1:
-        raise _entry_error("", "at most one DIVERSITY strategy")
-    return parsed
+    return parse_strategies(items)
 
 
 STRATEGIES = Rule(
@@ -486,11 +297,11 @@ class SelectionConfig:
         _check_fields(self, "selection.")
 
     @property
-    def diversity(self) -> Strategy | None:
+    def diversity(self) -> Diversity | None:
         """The DIVERSITY entry (implied when no strategy is given)."""
         if self.strategies is None:
             return None
-        return next((s for s in self.strategies if s.type == "DIVERSITY"), None)
+        return next((s for s in self.strategies if isinstance(s, Diversity)), None)
 
 
 @dataclass(frozen=True)
@@ -761,7 +572,7 @@ class Config:
         return () if self.export_format == "none" else tuple(self.export_format.split(","))
 
 
-def check_stopping(stop: StoppingCondition, length: int, diversity: Strategy | None = None) -> None:
+def check_stopping(stop: StoppingCondition, length: int, diversity: Diversity | None = None) -> None:
     """The rules that tie the stopping conditions to the sequence length (and each other);
     a DIVERSITY strategy's ``stopping_condition_minimum_distance`` counts as a stopping condition."""
     if stop.n_samples is None and stop.min_distance is None and (diversity is None or diversity.min_distance is None):
@@ -780,16 +591,7 @@ def check_stopping(stop: StoppingCondition, length: int, diversity: Strategy | N
 
 def _check_strategy_files(config: Config) -> None:
     """Every METADATA key that is not built in needs ``metadata=``, every SCORES input ``scores=``."""
-    for i, strategy in enumerate(config.selection.strategies or ()):
-        given = strategy.input
-        if given.type == "METADATA" and given.key not in BUILTIN_METADATA and config.metadata is None:
-            raise _entry_error(
-                f"[{i}].input.key",
-                f"'{given.key}' is not a built-in key ({', '.join(BUILTIN_METADATA)}); "
-                f"give metadata=PATH, a CSV with a '{given.key}' column",
-            )
-        if given.type == "SCORES" and config.scores is None:
-            raise _entry_error(f"[{i}].input", f"SCORES need scores=PATH, a CSV with a '{given.score}' column")
+    check_input_files(config.selection.strategies, {"metadata": config.metadata, "scores": config.scores})
 
 
 def _group(key: str, value: Any, cls: type) -> Any:
@@ -895,15 +697,6 @@ def config_to_yaml(config: Config) -> str:
     return yaml.safe_dump(config_to_dict(config), sort_keys=False)
 
 
-def _word(value: Any) -> str:
-    """A default as it is typed on the command line or in YAML."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def keys_markdown() -> str:
     """The keys table of docs/reference.md (between its ``keys:begin``/``keys:end`` markers)."""
 
@@ -972,7 +765,7 @@ def _parse_scalar(key: str, text: str) -> Any:
         value = yaml.safe_load(text)
     except Exception:  # not YAML (or a number Python refuses to hold): the words themselves
         return text
-    if isinstance(value, (dict, list)) and key not in (_STRATEGIES_KEY, "model.mean", "model.std", "export_format"):
+    if isinstance(value, (dict, list)) and key not in (STRATEGIES_KEY, "model.mean", "model.std", "export_format"):
         raise ConfigError(f"invalid value for '{key}': {text!r}; give a single value, not a YAML collection")
     return value
 

@@ -459,10 +459,7 @@ def _stopping(config: Config, seqs: Sequences, sel: Selection, chosen: _Chosen |
     n_selected, length = len(sel.indices), seqs.length
     requested_frames = None if sel.requested is None else sel.requested * length
     outcome = chosen.outcome if chosen is not None else None
-    diversity = config.selection.diversity
-    limit = (
-        diversity.min_distance if diversity is not None and diversity.min_distance is not None else config.min_distance
-    )
+    limit = sel.min_distance  # the stop distance the selection ran with (DIVERSITY's own wins)
     n_open = len(seqs) if outcome is None else int(outcome.candidates_allowed.sum())
     if sel.stop_reason == "min_distance":
         message = (

@@ -3,6 +3,11 @@
 :func:`select` is the validated public entry point; :func:`kcenter_greedy` and
 :func:`random_order` are the unvalidated kernels. Both keep only a running vector of each
 point's distance to its nearest selected point (O(N) memory, never an N×N or k×N matrix).
+
+:func:`prepare` (the checks, the target count, the seeded draws, the PCA step) and
+:func:`stop_reason` are shared with the selection by strategies
+(:func:`framepick.strategies.select_with_strategies`), so both paths start and stop by
+the same rules.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._kcenter import kcenter_fast
-from ._linalg import fit_pca, min_sq_distances, row_blocks
+from ._linalg import Pca, fit_pca, min_sq_distances, row_blocks
 from .config import StoppingCondition, check_stopping, validate_key
 from .errors import NoCandidatesError, SelectionError
 
@@ -24,13 +29,16 @@ AUTO_DIM = 64
 __all__ = [
     "AUTO_DIM",
     "AUTO_FULL_MAX",
+    "Prepared",
     "Selection",
     "covering_radius",
     "kcenter_greedy",
+    "prepare",
     "random_order",
     "reduce_dim",
     "resolve_selection_dim",
     "select",
+    "stop_reason",
     "target_count",
 ]
 
@@ -45,6 +53,7 @@ class Selection:
     requested: int | None  # sequences asked for by n_samples (None: unbounded)
     dim: int  # dimension selection ran in (radii are distances in that space)
     initial_radius: float = math.inf  # before the first pick: inf, or the datapool's covering radius
+    min_distance: float | None = None  # the stop distance it ran with (DIVERSITY's own wins); None: off
 
     @property
     def radius(self) -> float:
@@ -110,13 +119,20 @@ def reduce_dim(
     O(sample·D²) + O(N·D·dim) whatever N is. ``dim <= 0`` or ``dim >= D`` returns the rows.
     """
     x = np.asarray(x, dtype=np.float32)
+    pca = _fit(x, dim, seed, sample, rows)
+    if pca is None:
+        return x if rows is None else x[np.asarray(rows)]
+    return pca.transform(x, None if rows is None else np.asarray(rows), dtype=np.float32)
+
+
+def _fit(x: np.ndarray, dim: int, seed: int, sample: int = 8192, rows: np.ndarray | None = None) -> Pca | None:
+    """The ``dim`` principal components of ``x[rows]``; None when ``dim`` asks for no reduction."""
     n, d = (len(x) if rows is None else len(rows)), x.shape[1]
     if dim <= 0 or dim >= d or n <= 1:
-        return x if rows is None else x[np.asarray(rows)]
+        return None
     # The D×D covariance solver and float32 projection: the selection stays bit-identical to
     # what it was before the PCA moved to framepick._linalg.
-    pca = fit_pca(x, dim, sample=sample, seed=seed, rows=rows, center="sample", solver="covariance")
-    return pca.transform(x, None if rows is None else np.asarray(rows), dtype=np.float32)
+    return fit_pca(x, dim, sample=sample, seed=seed, rows=rows, center="sample", solver="covariance")
 
 
 def covering_radius(x: np.ndarray, selected: np.ndarray) -> float:
@@ -157,6 +173,63 @@ def select(
     selection_dim = validate_key("selection_dim", selection_dim)
     check_stopping(stop, length)
     n_samples, min_distance = stop.n_samples, stop.min_distance
+    prep = prepare(embeddings, n_samples, length, seed, selection_dim)
+    n = len(prep.x)
+    k = prep.count(n)
+    x, _ = prep.space()
+    if method == "coreset":
+        indices, radii, by_distance = kcenter_greedy(x, k, prep.first(), min_distance)
+    else:
+        indices, radii, by_distance = random_order(x, k, int(prep.rng.integers(2**32)), min_distance)
+    reason = stop_reason(by_distance, len(indices), n)
+    return Selection(
+        indices.astype(np.int64),
+        radii.astype(np.float64),
+        reason,
+        prep.requested,
+        int(x.shape[1]),
+        min_distance=min_distance,
+    )
+
+
+@dataclass(eq=False)
+class Prepared:
+    """Checked candidates, and what every selection path draws from them, in one order:
+    the target count, the seeded generator (the first pick is its first draw), the PCA step."""
+
+    x: np.ndarray  # (N, D) float32, C-contiguous: the candidates, full dimension
+    requested: int | None  # sequences asked for by n_samples (None: unbounded)
+    rng: np.random.Generator
+    dim: int  # the resolved selection_dim: <= 0 is the full dimension
+    seed: int
+
+    def count(self, n_open: int) -> int:
+        """Sequences to pick from ``n_open`` candidates that may be picked."""
+        return n_open if self.requested is None else min(self.requested, n_open)
+
+    def space(self, pool: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The candidates (and ``pool``, in the same axes) in the space selection runs in:
+        ``dim`` principal components fitted on the candidates, or as they are."""
+        pca = _fit(self.x, self.dim, self.seed)
+        if pca is None:
+            return self.x, pool
+        reduced_pool = None if pool is None else pca.transform(pool, None, dtype=np.float32)
+        return pca.transform(self.x, None, dtype=np.float32), reduced_pool
+
+    def first(self, allowed: np.ndarray | None = None) -> int:
+        """The seeded first pick; where it is not ``allowed``, a seeded draw among the allowed."""
+        first = int(self.rng.integers(len(self.x)))
+        if allowed is not None and not allowed[first]:
+            choices = np.flatnonzero(allowed)
+            first = int(choices[self.rng.integers(len(choices))])
+        return first
+
+
+def prepare(
+    embeddings: np.ndarray, n_samples: int | float | None, length: int, seed: int, selection_dim: int | str
+) -> Prepared:
+    """The candidates checked (2-D, finite, at least one) and the selection's common start,
+    from validated settings."""
     x = np.ascontiguousarray(embeddings, dtype=np.float32)
     if x.ndim != 2:
         raise SelectionError(f"embeddings must be 2-D, got shape {x.shape}")
@@ -169,20 +242,13 @@ def select(
             "or every sequence holds a corrupt or duplicate frame; lower selected_sequence_length"
         )
     requested = target_count(n_samples, length, n)
-    k = n if requested is None else min(requested, n)
-    rng = np.random.default_rng(seed)
-    x = reduce_dim(x, resolve_selection_dim(selection_dim, n), seed)
-    if method == "coreset":
-        first = int(rng.integers(n))
-        indices, radii, by_distance = kcenter_greedy(x, k, first, min_distance)
-    else:
-        indices, radii, by_distance = random_order(x, k, int(rng.integers(2**32)), min_distance)
+    return Prepared(x, requested, np.random.default_rng(seed), resolve_selection_dim(selection_dim, n), seed)
+
+
+def stop_reason(by_distance: bool, n_picked: int, n_open: int) -> str:
+    """Why selection stopped: ``min_distance`` (the kernel said so), ``all_candidates`` (every
+    candidate that may be picked is: no more were left, whatever was asked for) or
+    ``n_samples``. A kernel picks at most :meth:`Prepared.count` of the ``n_open``."""
     if by_distance:
-        reason = "min_distance"
-    elif requested is not None and requested >= n and len(indices) == n:
-        reason = "all_candidates"
-    elif requested is None:
-        reason = "all_candidates"
-    else:
-        reason = "n_samples"
-    return Selection(indices.astype(np.int64), radii.astype(np.float64), reason, requested, int(x.shape[1]))
+        return "min_distance"
+    return "all_candidates" if n_picked == n_open else "n_samples"

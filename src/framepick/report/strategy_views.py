@@ -10,10 +10,11 @@ of flat bars on a common count axis; every bar's count is in its tooltip and its
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from ..strategy_types import entry_view
 
 __all__ = [
     "CANDIDATES_COLOUR",
@@ -218,29 +219,24 @@ def _settings(strategy: Mapping[str, Any]) -> str:
 
 
 def _view(entry: Mapping[str, Any]) -> StrategyView:
-    """One report.json strategy entry as shown; missing parts (a hand-edited file) show as n/a, not a failure."""
+    """One report.json strategy entry as shown, drawn as its type's class says
+    (:func:`framepick.strategy_types.entry_view`); missing parts (a hand-edited file) show as
+    n/a, not a failure."""
     strategy = entry.get("strategy") or {}
     kind = str(strategy.get("type", ""))
     objective = entry.get("objective") or {}
     measure = str(objective.get("measure", ""))
+    shown = entry_view(entry)
     rows: tuple[tuple[str, str, str, str], ...] = ()
-    if "bars" in entry:
+    if shown.chart == "bars":
         rows = _balance_rows(objective, entry["bars"])
         chart = _balance_chart(entry["bars"], objective.get("target") or [])
         before = after = ""
     else:
         share = "share" in measure
         before, after = _number(objective.get("before"), share), _number(objective.get("after"), share)
-        threshold = strategy.get("threshold")
-        given = entry.get("input") or {}
-        what = (
-            "distance to the nearest query"
-            if kind == "SIMILARITY"
-            else str(given.get("key") or given.get("score") or "value")
-        )
-        numeric = isinstance(threshold, (int, float)) and math.isfinite(threshold)
-        hist = entry.get("histogram")
-        chart = _histogram_chart(hist, float(threshold) if numeric else None, what) if hist else None
+        hist = entry.get("histogram") if shown.chart == "histogram" else None
+        chart = _histogram_chart(hist, shown.threshold, shown.subject) if hist else None
     return StrategyView(
         label=str(entry.get("label", kind)),
         kind=kind,
