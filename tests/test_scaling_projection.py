@@ -299,3 +299,11 @@ def test_runs_script_smoke_without_ray(tmp_path: Path) -> None:
     local = fig["runs"]["local"]
     assert fig["runs"]["frames"] == 24 and local["selected"] == 3  # n_samples=0.1 of 24 frames, rounded up
     assert local["table_bytes_per_frame"]["embeddings"] == 5_120 and local["stage_sec"]["decode_embed"] > 0
+
+
+def test_docs_name_every_scaling_script() -> None:
+    """docs/scaling.md says how to run each part: every scaling script is a command there."""
+    docs = (BENCH.parent / "docs" / "scaling.md").read_text()
+    scripts = sorted(p.name for p in BENCH.glob("*scaling*.py"))
+    assert len(scripts) == 5
+    assert [s for s in scripts if f"python3 benchmarks/{s}" not in docs] == []
