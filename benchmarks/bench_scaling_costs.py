@@ -55,7 +55,7 @@ def decode_cost(sources: Sequence[Any], size: int, repeat: int) -> tuple[dict[st
             start = common.clock()
             for source in srcs:
                 for frame in decoder.frames(source, size):
-                    if len(kept) < KEPT_FRAMES:
+                    if len(kept) < KEPT_FRAMES and frame.pixels is not None:
                         kept.append(frame.pixels)
                     n += 1
             rounds.append(common.since(start))

@@ -185,7 +185,8 @@ def ray_run(input_dir: Path, size: int, frames: int, cpus: int, stall: float, ti
         return {"ray_cpus": cpus, "measured": False, "stalled": f"no result within {timeout:.0f} s"}
     for line in reversed(out.splitlines()):
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
+            result: dict[str, Any] = json.loads(line[len("RESULT ") :])
+            return result
     tail = "\n".join(err.strip().splitlines()[-5:])
     return {"ray_cpus": cpus, "measured": False, "error": f"exit status {proc.returncode}: {tail}"}
 
@@ -237,8 +238,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if argv is None:
         argv = sys.argv[1:]
     if argv[:1] == ["--ray-child"]:  # a child of ray_run
-        cpus, folder, size, frames, stall = argv[1:6]
-        out = _ray_child(int(cpus), Path(folder), int(size), int(frames), float(stall))
+        child = argv[1:6]
+        out = _ray_child(int(child[0]), Path(child[1]), int(child[2]), int(child[3]), float(child[4]))
         print("RESULT " + json.dumps(out, default=float), flush=True)
         return out
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

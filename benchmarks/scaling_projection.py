@@ -501,7 +501,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--write", action="store_true", help="store the projections back into the file")
     args = ap.parse_args(argv)
     path = Path(args.results)
-    fig = json.loads(path.read_text())
+    fig: dict[str, Any] = json.loads(path.read_text())
     fig["projection"] = project(MeasuredCosts.from_figures(fig)).to_json()
     if "kcenter" in fig:
         fig["kcenter_projection"] = kcenter_projection(fig["kcenter"]["cases"], fig["kcenter"]["long"])
