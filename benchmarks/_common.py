@@ -10,6 +10,7 @@ parameters.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -18,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +170,72 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
     return str(value)
+
+
+# ---------------------------------------------------------------------------- wall and CPU time
+
+
+def clock() -> tuple[float, float]:
+    """Wall time and the process's CPU time (all threads), for :func:`since`."""
+    return time.perf_counter(), time.process_time()
+
+
+def since(start: tuple[float, float]) -> tuple[float, float]:
+    """Wall and CPU seconds since ``start`` (a :func:`clock` reading)."""
+    wall, cpu = clock()
+    return wall - start[0], cpu - start[1]
+
+
+def best_round(rounds: list[tuple[float, float]], frames: int) -> dict[str, Any]:
+    """frames/s and CPU ms a frame of the fastest round (wall), with every round kept."""
+    wall, cpu = min(rounds)
+    return {
+        "fps": frames / wall,
+        "wall_ms_per_frame": 1e3 * wall / frames,
+        "cpu_ms_per_frame": 1e3 * cpu / frames,
+        "rounds_fps": [frames / w for w, _ in rounds],
+    }
+
+
+def mem_available() -> int:
+    """Bytes of memory available now (/proc/meminfo; 0 where unknown)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+# ---------------------------------------------------------------------------- the scaling input
+
+
+@dataclass(frozen=True)
+class ClipInput:
+    """The clips the scaling benchmarks decode and run on (the throughput benchmark's)."""
+
+    clips: int
+    frames: int  # per clip
+    size: int  # model.input_size
+    width: int = 1280
+    height: int = 720
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ClipInput:
+        """From :func:`add_clip_arguments`'s flags; ``--smoke``: one clip of 24 frames, 320x180, 64 px."""
+        if args.smoke:
+            return cls(clips=1, frames=24, size=64, width=320, height=180)
+        return cls(clips=args.clips, frames=args.frames, size=args.size)
+
+    def folder(self) -> Path:
+        return make_input("clips", self.clips, self.frames, self.width, self.height)
+
+    def describe(self) -> dict[str, Any]:
+        return {"clips": self.clips, "frames_per_clip": self.frames, "resolution": f"{self.width}x{self.height}"}
+
+
+def add_clip_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--clips", type=int, default=3)
+    ap.add_argument("--frames", type=int, default=700, help="frames per clip")
+    ap.add_argument("--size", type=int, default=224)
