@@ -200,21 +200,7 @@ def test_peers_labels_index_the_jpegs_and_the_video_alike() -> None:
         assert int(np.argmin(errors)) == i, (path.name, errors)
 
 
-# --- scaling: the timed k-center and the projection's arithmetic -----------------------------
-
-
-def test_scaling_timed_kcenter_picks_what_kcenter_fast_picks() -> None:
-    import bench_scaling
-    import bench_select
-
-    from framepick._kcenter import kcenter_fast
-
-    x = bench_select.video_like(3000, 8)
-    picked, stamps, _ = bench_scaling.kcenter_timed(x, 40, 17)
-    np.testing.assert_array_equal(picked, kcenter_fast(x, 40, 17)[0])
-    assert len(stamps) == 41 and stamps[0] == 0 and np.all(np.diff(stamps) >= 0)
-    case = bench_scaling.kcenter_case(x, 40, True, 10, 2)
-    assert case["identical_to_kcenter_fast"]
+# --- scaling: the projection's arithmetic (the timed k-center: tests/test_scaling_projection.py) ---
 
 
 def test_scaling_segments_and_power_fit() -> None:
