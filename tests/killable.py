@@ -39,10 +39,11 @@ if mode == "embed":
 elif mode == "write":
     _write_files = pipeline._write_files
 
-    def paused_write(result, out, log_lines):  # type: ignore[no-untyped-def]
-        _write_files(result, out, log_lines)
+    def paused_write(out, *args):  # type: ignore[no-untyped-def]
+        written = _write_files(out, *args)
         marker.write_text(str(out))
         time.sleep(120)
+        return written
 
     pipeline._write_files = paused_write
 

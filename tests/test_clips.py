@@ -237,11 +237,13 @@ def test_a_source_that_fails_is_listed_and_the_others_are_written(clips_run, tmp
     broken.write_bytes(b"not a video")
     sources = [Source("video", broken, s.name) if s.name == "gop.mp4" else s for s in result.sources]
     rows = result.sequences.rows[result.selection.indices]
-    entries = write_clips(tmp_path / "out", sources, result.table, rows)
-    failed = [e for e in entries if e["method"] is None]
-    assert {e["source"] for e in failed} == {"gop.mp4"} and len(failed) == 4
-    assert all(e["error"] and not (tmp_path / "out" / e["path"]).exists() for e in failed)
-    assert all((tmp_path / "out" / e["path"]).is_file() for e in entries if e["method"] is not None)
+    clips = write_clips(tmp_path / "out", sources, result.table, rows)
+    assert [c.rank for c in clips] == list(range(1, len(rows) + 1))  # each knows its sequence: one a sequence
+    failed = [c for c in clips if c.method is None]
+    assert {c.source for c in failed} == {"gop.mp4"} and len(failed) == 4
+    assert all(c.error and not (tmp_path / "out" / c.path).exists() for c in failed)
+    assert all((tmp_path / "out" / c.path).is_file() for c in clips if c.method is not None)
+    assert set(failed[0].to_json()) == {"path", "source", "first", "last", "frames", "method", "error"}
 
 
 def test_a_failing_clip_does_not_end_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -322,9 +324,9 @@ def test_frames_of_different_sizes_make_no_clip(tmp_path: Path) -> None:
         decoded=np.ones(3, bool),
     )
     [first, second] = write_clips(tmp_path / "out", [source], table, np.array([[0, 1], [1, 2]]))
-    assert first["method"] == "encode" and (tmp_path / "out" / first["path"]).is_file()
-    assert second["method"] is None and second["error"] == "frame 2 is 32x48, the clip's first 32x32"
-    assert not (tmp_path / "out" / second["path"]).exists()
+    assert first.method == "encode" and (tmp_path / "out" / first.path).is_file()
+    assert second.method is None and second.error == "frame 2 is 32x48, the clip's first 32x32"
+    assert not (tmp_path / "out" / second.path).exists()
 
 
 def test_sources_that_share_a_stem_keep_their_extension() -> None:

@@ -32,6 +32,7 @@ from framepick import ConfigError, load_config
 from framepick.clips import clip_relpath
 from framepick.errors import OutputError
 from framepick.export import LABEL_STUDIO_URL_PREFIX, cvat_upload_name, local_files_url, write_exports
+from framepick.results import RunReport
 from media import FakeEmbedder, decode_all, frame_folder, scene_video, write_video
 
 ALL = "cvat,label_studio,fiftyone"
@@ -46,6 +47,14 @@ def _run(scenes_input: Path, out: Path, **settings: object) -> framepick.RunResu
         "stopping_condition.n_samples": 40,
     }
     return framepick.run(load_config(overrides=base | settings), embedder=FakeEmbedder())
+
+
+def _write_exports(
+    out: Path, config: framepick.Config, report: dict[str, Any], candidates: Sequence[int]
+) -> dict[str, dict[str, str]] | None:
+    """write_exports with a run's report.json read back: its selected sequences and its clips."""
+    record = RunReport.from_json(report)
+    return write_exports(out, config, record.summary.sequences, candidates, record.written.clips)
 
 
 def _selected(out: Path) -> list[int]:
@@ -239,7 +248,7 @@ def test_cvat_upload_copies_without_hard_links(
 
     monkeypatch.setattr(os, "link", no_links)
     report = json.loads((all_formats / "report.json").read_text())
-    write_exports(copy, load_config(all_formats / "config/config.yaml"), report, _selected(all_formats))
+    _write_exports(copy, load_config(all_formats / "config/config.yaml"), report, _selected(all_formats))
     items = _check_cvat_images(copy / "data/cvat/manifest.jsonl")
     assert len(items) == len(_expected_frames(all_formats))
     for item in items:
@@ -378,7 +387,7 @@ def test_a_missing_frame_is_refused(all_formats: Path, tmp_path: Path) -> None:
     config = load_config(all_formats / "config/config.yaml")
     (tmp_path / "data/sampled").mkdir(parents=True)
     with pytest.raises(OutputError, match="were not written"):
-        write_exports(tmp_path, config, report, _selected(all_formats))
+        _write_exports(tmp_path, config, report, _selected(all_formats))
     assert not (tmp_path / "data/sampled/manifest.jsonl").exists() and not (tmp_path / "data/cvat").exists()
 
 
@@ -411,7 +420,7 @@ def clips_run(scenes_input: Path, tmp_path_factory: pytest.TempPathFactory) -> I
                 {"path": path, "source": seq["video_name"], "first": idx[0], "last": idx[-1], "method": "test"}
             )
         report["clips"] = clips
-        write_exports(out, result.config, report, result.selection.indices)
+        report["exports"] = _write_exports(out, result.config, report, result.selection.indices)
     yield out, report
 
 
@@ -488,19 +497,29 @@ def test_clips_only(clips_run: tuple[Path, dict[str, Any]], tmp_path: Path) -> N
         for path in (copy / "data/clips").rglob(name):
             path.unlink()
     config = replace(load_config(out / "config/config.yaml"), dump_dataset=False)
-    exports = write_exports(copy, config, dict(report), _selected(out))
+    exports = _write_exports(copy, config, dict(report), _selected(out))
     assert exports == {tool: {"clips": paths["clips"]} for tool, paths in report["exports"].items()}
     assert not (copy / "data/sampled").exists()
     _check_label_studio(copy / "data/clips/label_studio_tasks.json", copy, "video")
     _check_fiftyone(copy / "data/clips", video=True)
 
 
-def test_a_clip_of_no_selected_sequence_is_refused(clips_run: tuple[Path, dict[str, Any]]) -> None:
+def test_a_clip_carries_its_sequence(clips_run: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    """Each clip names its sequence (its ``rank``): the import files take the sequence from the clip,
+    never by matching frame ranges, and a clip of no selected sequence is refused."""
     out, report = clips_run
-    bad = dict(report, clips=[dict(report["clips"][0], first=report["clips"][0]["first"] + 1)])
-    config = load_config(out / "config/config.yaml")
-    with pytest.raises(OutputError, match="matches no selected sequence"):
-        write_exports(out, config, bad, _selected(out))
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    record = RunReport.from_json(report)
+    config, candidates = load_config(out / "config/config.yaml"), _selected(out)
+    first, *others = record.written.clips or ()
+    shifted = replace(first, first=first.first + 1)  # a frame range no selected sequence has
+    write_exports(copy, config, record.summary.sequences, candidates, [*others, shifted])
+    tasks = _check_label_studio(copy / "data/clips/label_studio_tasks.json", copy, "video")
+    assert [t["rank"] for t in tasks] == list(range(1, len(others) + 2))
+    assert (tasks[0]["sequence"], tasks[0]["first_frame"]) == (candidates[0], first.first + 1)
+    with pytest.raises(OutputError, match="no selected sequence"):
+        write_exports(copy, config, record.summary.sequences, candidates, [replace(first, rank=len(candidates) + 1)])
 
 
 def test_a_clip_that_failed_is_left_out(
@@ -515,7 +534,7 @@ def test_a_clip_that_failed_is_left_out(
     (copy / failed["path"]).unlink()
     bad = dict(report, clips=[failed, *report["clips"][1:]])
     with caplog.at_level(logging.WARNING, logger="framepick"):
-        write_exports(copy, load_config(out / "config/config.yaml"), bad, _selected(out))
+        _write_exports(copy, load_config(out / "config/config.yaml"), bad, _selected(out))
     assert any(failed["path"] in r.getMessage() and "not written" in r.getMessage() for r in caplog.records)
     tasks = _check_label_studio(copy / "data/clips/label_studio_tasks.json", copy, "video")
     assert len(tasks) == len(report["clips"]) - 1 and [t["rank"] for t in tasks] == list(range(2, len(tasks) + 2))

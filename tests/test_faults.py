@@ -409,7 +409,7 @@ def test_read_only_input_and_output_inside_input(scenes_input: Path, tmp_path: P
 def test_failure_at_any_step_of_the_move_leaves_no_result(
     scenes_input: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:  # type: ignore[no-untyped-def]
-    import framepick.pipeline as pipeline
+    import framepick.write as write  # the staged output folder and its move into place
 
     out = tmp_path / "out"
     cache = tmp_path / "cache"
@@ -417,7 +417,7 @@ def test_failure_at_any_step_of_the_move_leaves_no_result(
         cfg(scenes_input, out, cache, **{"stopping_condition.n_samples": 10}), embedder=FakeEmbedder()
     )
     real_replace = os.replace
-    for k in range(len(pipeline._OUTPUTS)):  # fail the k-th move
+    for k in range(len(write.OUTPUTS)):  # fail the k-th move
         calls = {"n": 0}
 
         def failing(a, b, k=k, calls=calls):  # type: ignore[no-untyped-def]
@@ -428,25 +428,25 @@ def test_failure_at_any_step_of_the_move_leaves_no_result(
             calls["n"] += 1
             return real_replace(a, b)
 
-        monkeypatch.setattr(pipeline.os, "replace", failing)
+        monkeypatch.setattr(write.os, "replace", failing)
         with pytest.raises(framepick.OutputError, match="simulated") as failure:
             framepick.run(
                 cfg(scenes_input, out, cache, **{"stopping_condition.n_samples": 20}), embedder=FakeEmbedder()
             )
         assert isinstance(failure.value.__cause__, OSError)
-        monkeypatch.setattr(pipeline.os, "replace", real_replace)
+        monkeypatch.setattr(write.os, "replace", real_replace)
         now = _tree(out)
         assert not [p for p in out.iterdir() if p.name.startswith(".framepick-partial")]
         # the old report.json goes before anything moves: no result, never a mixed one
         assert "report.json" not in now, k
     # the command line reports it as a runtime failure in one line, not an internal error
-    monkeypatch.setattr(pipeline.os, "replace", lambda a, b: (_ for _ in ()).throw(OSError(28, "No space left")))
+    monkeypatch.setattr(write.os, "replace", lambda a, b: (_ for _ in ()).throw(OSError(28, "No space left")))
     words = [f"input_dir={scenes_input}", f"output_dir={out}", f"cache_dir={cache}", "stopping_condition.n_samples=10"]
     capsys.readouterr()
     assert main(["run", *words, f"selected_sequence_length={L}", "model.input_size=64"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("framepick: error: cannot write the results to") and "No space left" in err, err
-    monkeypatch.setattr(pipeline.os, "replace", real_replace)
+    monkeypatch.setattr(write.os, "replace", real_replace)
     # and a clean rerun is complete again, from the cache
     fake = FakeEmbedder()
     again = framepick.run(cfg(scenes_input, out, cache, **{"stopping_condition.n_samples": 10}), embedder=fake)

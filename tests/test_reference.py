@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-import importlib.util
+import json
 import keyword
+import math
 import re
 import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import framepick
+from framepick import results
 from framepick.config import KEYS, KEYS_BEGIN, KEYS_END, keys_markdown, with_keys_table
 from framepick.report_keys import (
+    REPORT_KEYS,
     REPORT_KEYS_BEGIN,
     REPORT_KEYS_END,
-    SUMMARY,
     key_paths,
-    stage_of,
+    report_keys_markdown,
     undescribed,
     unwritten,
     with_report_keys_table,
 )
+from framepick.results import RunReport, RunSummary
+from sample_run import sample_report
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "docs" / "reference.md"
@@ -109,34 +115,102 @@ def test_the_code_cites_only_documents_the_repository_has() -> None:
 
 
 @pytest.fixture(scope="module")
-def sample_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(report.json, RunSummary's JSON) of the small run scripts/update_reference.py makes the table from."""
-    spec = importlib.util.spec_from_file_location("update_reference", ROOT / "scripts" / "update_reference.py")
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    return script.sample_report(tmp_path_factory.mktemp("reference"))
+def sample_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], framepick.RunResult, Path]:
+    """(report.json, the run, its folder) of a small run with every option that adds a key (tests/sample_run.py)."""
+    folder = tmp_path_factory.mktemp("reference")
+    report, result = sample_report(folder)
+    return report, result, folder
 
 
-def test_every_report_json_key_is_described(sample_run: tuple[dict[str, Any], dict[str, Any]]) -> None:
-    report, _ = sample_run
-    assert not undescribed(report), "describe these report.json keys in src/framepick/report_keys.py"
+def test_every_section_field_is_described() -> None:
+    """Every key a section declares has a description: the table is made of them."""
+    assert not [key.path for key in results.declared_keys() if not key.what.strip()]
+    assert {key.stage for key in results.declared_keys()} == {"run", "discover", "checks", "select", "report", "write"}
+
+
+def test_a_field_without_a_description_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Undescribed:
+        frames: int = dataclasses.field(metadata=results.about("its frames"))
+        new_key: int = 0  # declared, not described
+
+    annotations = dict(results.DiscoverySection.__annotations__, sources="tuple[Undescribed, ...]")
+    monkeypatch.setattr(results.DiscoverySection, "__annotations__", annotations)
+    monkeypatch.setattr(results, "Undescribed", Undescribed, raising=False)
+    assert [key.path for key in results.declared_keys() if not key.what.strip()] == ["sources[].new_key"]
+
+
+def test_every_report_json_key_is_described(sample_run: tuple[dict[str, Any], framepick.RunResult, Path]) -> None:
+    report = sample_run[0]
+    assert not undescribed(report), "declare these report.json keys, with a description, in src/framepick/results.py"
     assert not unwritten(report), (
-        "src/framepick/report_keys.py describes keys the sample run of scripts/update_reference.py does not write"
+        "src/framepick/results.py declares keys the sample run of tests/sample_run.py does not write"
     )
+    assert undescribed(dict(report, page=dict(report["page"], new=1))) == ["page.new"]
+    assert undescribed(dict(report, brand_new=1)) == ["brand_new"]
 
 
-def test_report_json_is_the_summary_plus_the_keys_later_stages_add(
-    sample_run: tuple[dict[str, Any], dict[str, Any]],
+def test_report_json_is_in_the_declared_order(sample_run: tuple[dict[str, Any], framepick.RunResult, Path]) -> None:
+    """report.json holds its keys in the order the sections declare them, each later stage's
+    keys where its section says (metrics.coverage, each source's counts, page, clips, exports)."""
+    report, result, _ = sample_run
+    written = key_paths(report)
+    assert written == [path for path in REPORT_KEYS if path in set(written)]
+    assert result.report == report  # what the run holds is what it wrote
+
+
+def test_report_json_reads_back_into_its_sections(
+    sample_run: tuple[dict[str, Any], framepick.RunResult, Path],
 ) -> None:
-    report, summary = sample_run
-    assert key_paths(summary) == [path for path in key_paths(report) if stage_of(path) == SUMMARY]
-    assert {stage_of(path) for path in key_paths(report)} == {SUMMARY, "report stage", "write stage"}
+    report, result, _ = sample_run
+    record = RunReport.from_json(report)
+    assert record.to_json() == report
+    assert list(record.summary.to_json()) == [k for k in report if k not in ("page", "clips", "exports")]
+    assert RunSummary.from_json(report) == result.summary
+    assert [c.rank for c in record.written.clips or ()] == list(range(1, len(report["clips"]) + 1))
+    assert record.written == result.record.written
 
 
-def test_report_json_table_matches_a_run(sample_run: tuple[dict[str, Any], dict[str, Any]]) -> None:
+# report.json of the sample run as the code before the sections wrote it (tmp folder as <tmp>);
+# numbers that are times, or hold them, are left out of the comparison
+_BEFORE = Path(__file__).parent / "data" / "sample_report_json_before_sections.json"
+_TIMED = ("timings_sec.", "page.build_sec", "page.html_bytes")
+
+
+def _differences(want: Any, got: Any, path: str = "") -> Iterator[str]:
+    if path.startswith(_TIMED):
+        return
+    if isinstance(want, dict) and isinstance(got, dict):
+        if list(want) != list(got):
+            yield f"{path or 'report.json'}: keys {list(got)}, before {list(want)}"
+        for key in want.keys() & got.keys():
+            yield from _differences(want[key], got[key], f"{path}.{key}" if path else key)
+    elif isinstance(want, list) and isinstance(got, list) and len(want) == len(got):
+        for i, (w, g) in enumerate(zip(want, got)):
+            yield from _differences(w, g, f"{path}[{i}]")
+    elif isinstance(want, float) and isinstance(got, float):
+        if not math.isclose(want, got, rel_tol=1e-6, abs_tol=1e-9):
+            yield f"{path}: {got}, before {want}"
+    elif want != got or type(want) is not type(got):
+        yield f"{path}: {got!r}, before {want!r}"
+
+
+def test_report_json_is_what_it_was_before_the_sections(
+    sample_run: tuple[dict[str, Any], framepick.RunResult, Path],
+) -> None:
+    """Serialised once from the stages' sections, report.json is the same, key for key and in the
+    same order, as the run wrote it when later stages added their keys to the summary's dict."""
+    report, _, folder = sample_run
+    got = json.loads(json.dumps(report).replace(str(folder), "<tmp>"))
+    want = json.loads(_BEFORE.read_text(encoding="utf-8"))
+    assert not list(_differences(want, got))
+
+
+def test_report_json_table_matches_the_declarations() -> None:
     text = REFERENCE.read_text(encoding="utf-8")
     assert text.count(REPORT_KEYS_BEGIN) == 1 and text.count(REPORT_KEYS_END) == 1
-    assert with_report_keys_table(text, sample_run[0]) == text, (
+    assert with_report_keys_table(text) == text, (
         "docs/reference.md's report.json table is stale: run python scripts/update_reference.py"
     )
+    rows = [line for line in report_keys_markdown().splitlines() if line.startswith("| `")]
+    assert [row.split("`")[1] for row in rows] == list(REPORT_KEYS)

@@ -428,11 +428,12 @@ def test_large_run_stays_bounded(tmp_path: Path) -> None:
             asked.append(i)
             yield i, np.random.default_rng(src * 10_000 + i).integers(0, 256, (90, 160, 3), dtype=np.uint8)
 
-    build_report(tmp_path, inputs, from_reader(noisy_frames), "", rebuilt=False, stats=make_stats(tmp_path, inputs))
+    stats = make_stats(tmp_path, inputs)
+    section = build_report(tmp_path, inputs, from_reader(noisy_frames), "", rebuilt=False, stats=stats)
     html = (tmp_path / "report.html").read_text()
     size = len(html.encode())
     assert size < 20_000_000, size
-    page = report["page"]
+    page = section.page
     assert page["html_bytes"] == size
     # bounded reads: filmstrip frames, example pairs and the hover sample only
     assert len(asked) <= FILMSTRIPS * length + 12 + 1_500
@@ -440,7 +441,8 @@ def test_large_run_stays_bounded(tmp_path: Path) -> None:
     assert map_svg is not None and map_svg.group(0).count("<circle") == MAP_POINTS
     assert map_svg.group(0).count('class="sel"') == 3_000
     assert page["map"]["sampled"] and page["map"]["points"] == MAP_POINTS
-    nn = report["metrics"]["coverage"]["nearest_neighbour"]
+    assert section.coverage is not None
+    nn = section.coverage["nearest_neighbour"]
     assert nn["all"]["sampled"] and nn["all"]["queries"] == NN_SAMPLE and nn["all"]["points"] == m
     assert html.count('class="strip"') == FILMSTRIPS
     assert html.count("<tr><td class='n'>#") == LISTED - FILMSTRIPS
@@ -482,16 +484,17 @@ def _fake_inputs(m: int, k: int, length: int = 1, dim: int = 6) -> ReportInputs:
 def test_degenerate_selections(m: int, k: int, tmp_path: Path) -> None:
     """A single candidate, a single pick, everything selected: the page and its numbers still make sense."""
     inputs = _fake_inputs(m, k)
-    build_report(tmp_path, inputs, None, "no input", rebuilt=True, stats=make_stats(tmp_path, inputs))
-    cov = inputs.report["metrics"]["coverage"]
+    section = build_report(tmp_path, inputs, None, "no input", rebuilt=True, stats=make_stats(tmp_path, inputs))
+    cov = section.coverage
+    assert cov is not None
     html = (tmp_path / "report.html").read_text()
     assert html.count("<circle") == m and html.count('class="strip"') == k
     if k == m:
-        assert cov["radius_after"] == pytest.approx(0.0, abs=1e-6) and inputs.report["page"]["example_pairs"] == []
+        assert cov["radius_after"] == pytest.approx(0.0, abs=1e-6) and section.page["example_pairs"] == []
         assert "Every candidate was selected" in html
     if k == 1:
         assert cov["nearest_neighbour"]["selected"]["max"] is None
-    json.dumps(inputs.report, allow_nan=False)  # report.json stays valid JSON
+    json.dumps([section.coverage, section.page], allow_nan=False)  # report.json stays valid JSON
 
 
 def test_umap_map_when_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -511,10 +514,10 @@ def test_umap_map_when_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     fake.UMAP = UMAP  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "umap", fake)
     inputs = _fake_inputs(40, 8)
-    build_report(tmp_path, inputs, None, "", rebuilt=False, stats=make_stats(tmp_path, inputs))
+    section = build_report(tmp_path, inputs, None, "", rebuilt=False, stats=make_stats(tmp_path, inputs))
     html = (tmp_path / "report.html").read_text()
     assert (tmp_path / "plots" / "scatter_umap.png").is_file()
-    assert inputs.report["page"]["map"]["projections"] == ["pca", "umap"]
+    assert section.page["map"]["projections"] == ["pca", "umap"]
     umap_svg = re.search(r'<svg class="map" id="map-umap".*?</svg>', html, re.S)
     assert umap_svg is not None and umap_svg.group(0).count("<circle") == 40
     assert 'data-p="umap"' in html

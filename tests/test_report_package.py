@@ -77,7 +77,7 @@ def _plan(inputs: ReportInputs, thumbs: Thumbnails | None) -> PageModel:
     layout = plan_layout(inputs, seed=1)
     xy = np.random.default_rng(0).normal(size=(len(layout.shown), 2))
     drawn = Drawn({"pca": xy}, [0.5, 0.25], "umap-learn is not installed", ["scatter_pca.png"], 3, ("data:,", "data:,"))
-    return plan_page(inputs, layout, drawn, thumbs, "", rebuilt=False)
+    return plan_page(inputs, layout, drawn, thumbs, "", rebuilt=False, coverage=inputs.report["metrics"]["coverage"])
 
 
 def test_plan_page_is_data_and_render_fills_every_placeholder() -> None:

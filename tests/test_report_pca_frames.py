@@ -369,8 +369,9 @@ def test_sampled_fit_and_capped_map_say_so(tmp_path: Path, monkeypatch: pytest.M
     assert stats.frames is not None and (stats.frames.candidate_frames, stats.frames.fit_frames) == (240, 240)
     sampled = frames_2d(inputs.frames, inputs.selected, fit_rows=50, seed=0)  # type: ignore[arg-type]
     assert sampled.fit_frames == 50 and sampled.candidate_frames == 240
-    build_report(tmp_path, inputs, None, "", rebuilt=False, stats=dataclasses.replace(stats, frames=sampled))
-    page = inputs.report["page"]
+    page = build_report(
+        tmp_path, inputs, None, "", rebuilt=False, stats=dataclasses.replace(stats, frames=sampled)
+    ).page
     assert page["frame_map"]["points"] == 24 and page["frame_map"]["sequences"] == 6  # whole sequences only
     notes = " ".join(page["notes"])
     assert "fitted on a random sample of 50 of the 240 candidate frames (seed 0)" in notes
@@ -383,8 +384,8 @@ def test_sampled_fit_and_capped_map_say_so(tmp_path: Path, monkeypatch: pytest.M
 def test_inputs_without_frames_draw_the_candidates_only(tmp_path: Path) -> None:
     """Inputs made by hand without their frames (and length > 1): no frame map, and a note says why."""
     inputs = dataclasses.replace(_synthetic(m=20, k=5, length=3), frames=None)
-    build_report(tmp_path, inputs, None, "", rebuilt=False, stats=make_stats(tmp_path, inputs))
-    assert inputs.report["page"]["frame_map"] is None
-    assert any("not available" in n for n in inputs.report["page"]["notes"])
+    page = build_report(tmp_path, inputs, None, "", rebuilt=False, stats=make_stats(tmp_path, inputs)).page
+    assert page["frame_map"] is None
+    assert any("not available" in n for n in page["notes"])
     assert not (tmp_path / "plots" / "scatter_pca.png").exists()
     assert (tmp_path / "plots" / "scatter_pca_candidates.png").is_file()

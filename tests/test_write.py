@@ -139,17 +139,17 @@ def test_a_failed_dump_fails_the_run_and_keeps_the_previous_result(
 
 
 def test_image_thumbnails_come_from_the_scan_not_a_second_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import framepick.pipeline as pipeline
+    import framepick.thumbnails as thumbnails  # where the report's thumbnails are read back from the sources
 
     root = tmp_path / "in"
     root.mkdir()
     for i in range(8):  # loose JPEG images: a source each
         Image.fromarray(scene_frame(("checker", "circles")[i % 2], i, 120, 160)).save(root / f"img_{i}.jpg")
 
-    def no_second_read(sources):  # type: ignore[no-untyped-def]
+    def no_second_read(source):  # type: ignore[no-untyped-def]
         raise AssertionError("the write stage read the images again")
 
-    monkeypatch.setattr(pipeline, "source_reader", no_second_read)
+    monkeypatch.setattr(thumbnails, "decoder_for", no_second_read)
     config = load_config(
         overrides={"input_dir": str(root), "output_dir": str(tmp_path / "out"), "stopping_condition.n_samples": 3}
     )

@@ -30,6 +30,7 @@ from ._log import logger
 from .decode import timestamp_gaps
 from .discover import Source
 from .embed import SourceFrames
+from .results import ChecksSection
 from .table import FrameTable
 
 __all__ = ["CheckResult", "run_checks"]
@@ -56,6 +57,13 @@ class CheckResult:
     @property
     def n_damaged(self) -> int:
         return 0 if self.damaged is None else int(self.damaged.sum())
+
+    def section(self) -> ChecksSection:
+        """What report.json says of the checks (each video's gaps counted and summed)."""
+        gaps = {
+            name: {"count": len(at), "slots_skipped": sum(at.values()), "before": at} for name, at in self.gaps.items()
+        }
+        return ChecksSection(self.corrupt_reasons, self.left_out, self.duplicate_of, gaps)
 
 
 def _frame_problems(

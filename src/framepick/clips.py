@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from itertools import zip_longest
 from pathlib import Path
@@ -44,6 +44,7 @@ from ._log import logger
 from .decode import decoder_for, to_rgb
 from .discover import Source
 from .errors import DecodeError
+from .results import Clip
 from .table import FrameTable
 
 __all__ = [
@@ -118,45 +119,39 @@ def _unused(rel: str, used: set[str]) -> str:
     return rel
 
 
-def write_clips(out: Path, sources: Sequence[Source], table: FrameTable, rows: np.ndarray) -> list[dict[str, Any]]:
-    """Write a clip of each sequence under ``out`` and return ``report.json``'s ``clips`` entries.
+def write_clips(out: Path, sources: Sequence[Source], table: FrameTable, rows: np.ndarray) -> tuple[Clip, ...]:
+    """Write a clip of each sequence under ``out`` and return them, report.json's ``clips``.
 
     ``rows``: the frame-table rows of the selected sequences, one sequence a row, in selection
-    order (the entries keep it). Each entry has ``path`` (relative to ``out``, from
-    :func:`clip_relpath`; no two alike), ``source``, ``first``, ``last``, ``frames``, ``method``
-    (``copy`` or ``encode``), ``codec``, ``crf`` (None for a copy), ``pix_fmt``, ``fps`` and
-    ``psnr_db`` (the worst frame's; None when every frame is identical to the source's). A clip
-    that failed has ``method`` None and an ``error``, and no file: one bad source must not cost
-    the run its other outputs.
+    order; clip ``i`` is sequence ``i``'s (its ``rank`` is ``i + 1``). Each has ``path``
+    (relative to ``out``, from :func:`clip_relpath`; no two alike), ``source``, ``first``,
+    ``last``, ``frames``, ``method`` (``copy`` or ``encode``), ``codec``, ``crf`` (None for a
+    copy), ``pix_fmt``, ``fps`` and ``psnr_db`` (the worst frame's; None when every frame is
+    identical to the source's). A clip that failed has ``method`` None and an ``error``, and no
+    file: one bad source must not cost the run its other outputs.
     """
     counts = np.bincount(table.source, minlength=len(sources))
     shared = shared_stems(sources)
     used: set[str] = set()
-    entries: list[dict[str, Any]] = []
-    for seq in np.asarray(rows).reshape(len(rows), -1):
+    clips: list[Clip] = []
+    for rank, seq in enumerate(np.asarray(rows).reshape(len(rows), -1), start=1):
         src = int(table.source[seq[0]])
         source = sources[src]
         indices = [int(i) for i in table.index[seq]]
         keep = _stem(source).casefold() in shared
         rel = _unused(clip_relpath(source, indices[0], indices[-1], int(counts[src]), keep_extension=keep), used)
-        entry: dict[str, Any] = {
-            "path": rel,
-            "source": source.name,
-            "first": indices[0],
-            "last": indices[-1],
-            "frames": len(indices),
-        }
+        clip = Clip(rel, source.name, indices[0], indices[-1], len(indices), None, rank=rank)
         target = out / rel
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            entry.update(_write_clip(target, source, indices, table.pts_of(src, indices)))
+            clip = replace(clip, **_write_clip(target, source, indices, table.pts_of(src, indices)))
         except Exception as exc:  # one clip's failure is reported, never the run's end
             target.unlink(missing_ok=True)
             reason = _reason(exc)
             logger.warning("clip %s not written: %s", rel, reason)
-            entry.update(method=None, error=reason)
-        entries.append(entry)
-    methods = [e["method"] for e in entries]
+            clip = replace(clip, method=None, error=reason)
+        clips.append(clip)
+    methods = [c.method for c in clips]
     logger.info(
         "clips: %d written to %s (%d stream copies, %d encoded), %d failed",
         len(methods) - methods.count(None),
@@ -165,7 +160,7 @@ def write_clips(out: Path, sources: Sequence[Source], table: FrameTable, rows: n
         methods.count("encode"),
         methods.count(None),
     )
-    return entries
+    return tuple(clips)
 
 
 def _write_clip(target: Path, source: Source, indices: list[int], pts: Mapping[int, int] | None) -> dict[str, Any]:
@@ -185,7 +180,7 @@ def _write_clip(target: Path, source: Source, indices: list[int], pts: Mapping[i
 
 
 def _made(method: str, codec: str, crf: int | None, pix_fmt: str, rate: Fraction, psnr: float) -> dict[str, Any]:
-    """A written clip's fields in its report.json entry (PSNR None: every frame identical)."""
+    """A written clip's :class:`~framepick.results.Clip` fields (PSNR None: every frame identical)."""
     return {
         "method": method,
         "codec": codec,

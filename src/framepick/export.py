@@ -31,7 +31,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -43,6 +43,7 @@ from ._log import logger
 from .config import Config
 from .discover import dumped_name
 from .errors import OutputError
+from .results import Clip, SelectedSequence
 
 __all__ = [
     "CLIPS_FOLDER",
@@ -95,51 +96,53 @@ class Item:
 
 
 def write_exports(
-    out: Path, config: Config, report: dict[str, Any], candidates: Sequence[int]
+    out: Path,
+    config: Config,
+    sequences: Sequence[SelectedSequence],
+    candidates: Sequence[int],
+    clips: Sequence[Clip] | None = None,
 ) -> dict[str, dict[str, str]] | None:
     """Write the import files of ``config.export_formats`` into the output folder ``out``.
 
-    ``report`` is the run's report.json dictionary (its ``sequences`` in selection order, and
-    ``clips`` when clips were written); ``candidates`` the candidate id of each selected
-    sequence, in the same order. Records ``report["exports"]`` ({tool: {"frames"|"clips":
-    path}}; CVAT's frames also ``"frames_share"``, the manifest of ``data/sampled/`` itself)
-    and returns it; None when no tool is asked for. Called once the frames and clips are on
-    disk: every file an import file names is checked to exist, so a tool is never handed a
-    missing file.
+    ``sequences``: the selected sequences in selection order; ``candidates`` the candidate id
+    of each, in the same order; ``clips`` the clips written of them (each knows its sequence's
+    ``rank``), None when none were. Returns report.json's ``exports`` ({tool: {"frames"|"clips":
+    path}}; CVAT's frames also ``"frames_share"``, the manifest of ``data/sampled/`` itself);
+    None when no tool is asked for. Called once the frames and clips are on disk: every file an
+    import file names is checked to exist, so a tool is never handed a missing file.
     """
     formats = config.export_formats
     if not formats:
         return None
-    frames = _frame_items(report["sequences"], candidates, config.output_image_format) if config.dump_dataset else []
-    clips = _clip_items(report, candidates) if config.export_clips else []
-    if config.export_clips and report.get("clips") is None:
+    frames = _frame_items(sequences, candidates, config.output_image_format) if config.dump_dataset else []
+    items = _clip_items(clips or (), candidates) if config.export_clips else []
+    if config.export_clips and clips is None:
         logger.warning("export_format: export_clips is on but this run recorded no clips: no import files for clips")
     exports: dict[str, dict[str, str]] = {tool: {} for tool in formats}  # the config refuses nothing to hand over
     handed = [("frames", frames, FRAMES_FOLDER)] if config.dump_dataset else []
-    handed += [("clips", clips, CLIPS_FOLDER)] if clips else []
-    for kind, items, folder in handed:
-        _check_exist(out, items, kind)
+    handed += [("clips", items, CLIPS_FOLDER)] if items else []
+    for kind, chosen, folder in handed:
+        _check_exist(out, chosen, kind)
         for tool in formats:
             for key, writer in _WRITERS[tool, kind]:
-                exports[tool][key] = writer(out, items, folder)
-    report["exports"] = exports
+                exports[tool][key] = writer(out, chosen, folder)
     if any(exports.values()):
         logger.info("labeling tool files: %s", "; ".join(f"{t}: {', '.join(p.values())}" for t, p in exports.items()))
     return exports
 
 
-def _frame_items(sequences: Sequence[Mapping[str, Any]], candidates: Sequence[int], image_format: str) -> list[Item]:
+def _frame_items(sequences: Sequence[SelectedSequence], candidates: Sequence[int], image_format: str) -> list[Item]:
     """Every selected frame in selection order (sequence by sequence, frame order within)."""
     items = []
-    for rank, (entry, candidate) in enumerate(zip(sequences, candidates, strict=True), start=1):
-        seconds = entry.get("frame_timestamps_sec") or [None] * len(entry["frame_names"])
-        for position, (name, index, sec) in enumerate(zip(entry["frame_names"], entry["frame_indices"], seconds)):
+    for rank, (seq, candidate) in enumerate(zip(sequences, candidates, strict=True), start=1):
+        seconds = seq.frame_timestamps_sec or [None] * len(seq.frame_names)
+        for position, (name, index, sec) in enumerate(zip(seq.frame_names, seq.frame_indices, seconds)):
             items.append(
                 Item(
-                    path=f"{FRAMES_FOLDER}/{dumped_name(name, entry['video_name'], image_format)}",
+                    path=f"{FRAMES_FOLDER}/{dumped_name(name, seq.video_name, image_format)}",
                     sequence=int(candidate),
                     rank=rank,
-                    source=entry["video_name"],
+                    source=seq.video_name,
                     first=int(index),
                     last=int(index),
                     frame_name=name,
@@ -150,28 +153,26 @@ def _frame_items(sequences: Sequence[Mapping[str, Any]], candidates: Sequence[in
     return items
 
 
-def _clip_items(report: Mapping[str, Any], candidates: Sequence[int]) -> list[Item]:
-    """The clips report.json lists, each tied to its sequence by (source, first, last frame).
+def _clip_items(clips: Sequence[Clip], candidates: Sequence[int]) -> list[Item]:
+    """The clips that were written, each with its own sequence: its ``rank``, and that
+    sequence's candidate id.
 
     A clip the clip writer could not make (an ``error``, no file) is left out with a warning,
     as the clip writer itself goes on: one bad source must not cost the run its other outputs.
     """
-    ranks = {
-        (entry["video_name"], int(entry["frame_indices"][0]), int(entry["frame_indices"][-1])): (rank, int(cand))
-        for rank, (entry, cand) in enumerate(zip(report["sequences"], candidates, strict=True), start=1)
-    }
     items = []
-    for clip in report.get("clips") or []:
-        if clip.get("error") is not None:
+    for clip in clips:
+        if clip.error is not None:
             logger.warning(
-                "export_format: clip %s was not written (%s); not in the import files", clip["path"], clip["error"]
+                "export_format: clip %s was not written (%s); not in the import files", clip.path, clip.error
             )
             continue
-        key = (clip["source"], int(clip["first"]), int(clip["last"]))
-        if key not in ranks:
-            raise OutputError(f"export_format: clip '{clip['path']}' matches no selected sequence")
-        rank, candidate = ranks[key]
-        items.append(Item(PurePosixPath(clip["path"]).as_posix(), candidate, rank, key[0], key[1], key[2]))
+        if not 1 <= clip.rank <= len(candidates):
+            raise OutputError(f"export_format: clip '{clip.path}' has rank {clip.rank}: no selected sequence has it")
+        candidate = int(candidates[clip.rank - 1])
+        items.append(
+            Item(PurePosixPath(clip.path).as_posix(), candidate, clip.rank, clip.source, clip.first, clip.last)
+        )
     return sorted(items, key=lambda item: item.rank)
 
 

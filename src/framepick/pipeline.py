@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import logging
-import os
-import shutil
-import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ._linalg import row_blocks
-from ._log import logger
+from ._log import capture_log, logger
 from ._version import __version__
 from .cache import EmbeddingCache, resolve_cache_dir
 from .checks import CheckResult, run_checks
@@ -27,18 +23,24 @@ from .datapool import Datapool, open_datapool, run_record
 from .discover import Discovery, Source, scan_input
 from .embed import Embedder, SourceFrames, embed_sources, embedder_signature
 from .embeddings_csv import embeddings_for_table
-from .errors import InputError, NoCandidatesError, OutputError
+from .errors import InputError, NoCandidatesError
 from .export import write_exports
-from .report import plots, thumbnail_frames, write_report
+from .report import CandidateFrames, ReportInputs, plan_layout, plots, write_report
 from .results import (
     CANDIDATES_NPZ,
     Candidates,
     Counts,
+    DatapoolSection,
+    DiscoverySection,
+    RunInfo,
     RunMetrics,
+    RunReport,
     RunSummary,
     SelectedSequence,
     SourceInfo,
     Stopping,
+    StrategyResults,
+    WriteSection,
 )
 from .select import Selection, select
 from .sequences import SequenceLayout, Sequences, make_sequences, sequence_embeddings
@@ -51,8 +53,16 @@ from .strategies import (
     select_with_strategies,
 )
 from .table import FrameTable, build_table
-from .thumbnails import Thumbnails, from_reader, source_reader
-from .write import dump_frames, write_embeddings_csv, write_json, write_lines, write_metadata_csv
+from .thumbnails import ScannedFirst, source_thumbnails
+from .write import (
+    DumpPass,
+    short_gil_slices,
+    write_embeddings_csv,
+    write_json,
+    write_lines,
+    write_metadata_csv,
+    write_staged,
+)
 
 __all__ = ["RunResult", "run"]
 
@@ -60,9 +70,9 @@ Progress = Callable[[str, int, int | None], None]
 """progress(stage, advance, total): called as work is done; total is None when unknown."""
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class RunResult:
-    """Everything a run computed; ``report`` is what ``report.json`` holds."""
+    """Everything a run computed, made once it is done; ``report`` is ``report.json`` as written."""
 
     config: Config
     sources: list[Source]
@@ -71,13 +81,18 @@ class RunResult:
     sequences: Sequences
     sequence_embeddings: np.ndarray
     selection: Selection
-    summary: RunSummary | None = None  # most of report.json (set once the selection is done)
-    candidates: Candidates | None = None  # every candidate sequence (data/candidates.npz)
-    report: dict[str, Any] = field(default_factory=dict)  # report.json: the summary plus the report's sections
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, the write stage included
-    thumbnails: dict[tuple[int, int], str] = field(default_factory=dict)  # (source, frame) -> made while scanning
-    strategies: _Chosen | None = None  # what the selection strategies did
-    pool: Datapool | None = None  # the datapool the run continued from (new picks are added at the end)
+    record: RunReport  # report.json as the stages' sections: the summary, the report's, the write stage's
+    report: dict[str, Any]  # report.json, serialised once from ``record``
+    candidates: Candidates  # every candidate sequence (data/candidates.npz)
+    timings: dict[str, float]  # seconds per stage, the write stage included
+    thumbnails: dict[tuple[int, int], str]  # (source, frame) -> made while scanning
+    strategies: _Chosen | None  # what the selection strategies did
+    pool: Datapool | None  # the datapool the run continued from (new picks are added at the end)
+
+    @property
+    def summary(self) -> RunSummary:
+        """What the run learnt, up to the selection (most of report.json)."""
+        return self.record.summary
 
     @property
     def selected_sequences(self) -> list[dict[str, Any]]:
@@ -85,7 +100,40 @@ class RunResult:
 
     @property
     def selected_frame_names(self) -> list[str]:
-        return self.summary.selected_frame_names if self.summary is not None else []
+        return self.summary.selected_frame_names
+
+
+@dataclass(frozen=True, eq=False)
+class _Staged:
+    """What the stages up to the selection computed: the write stage's and the summary's input.
+
+    Facts several outputs need are computed once, when it is made (``embedding_rows``, ``selected_rows``).
+    """
+
+    config: Config
+    sources: list[Source]
+    table: FrameTable
+    checks: CheckResult
+    sequences: Sequences
+    sequence_embeddings: np.ndarray
+    strategies: _Chosen  # the select stage's result
+    pool: Datapool | None
+    thumbnails: dict[tuple[int, int], str]  # (source, frame) -> made while scanning
+    embedding_rows: np.ndarray  # the frame-table rows data/embeddings.csv holds, in order
+    selected_rows: np.ndarray  # (K, length): the frame-table rows of the selected sequences, in selection order
+
+    @property
+    def selection(self) -> Selection:
+        return self.strategies.selection
+
+    def result(
+        self, record: RunReport, report: dict[str, Any], candidates: Candidates, timings: dict[str, float]
+    ) -> RunResult:
+        """The run's result, once report.json is written."""
+        return RunResult(
+            self.config, self.sources, self.table, self.checks, self.sequences, self.sequence_embeddings,
+            self.selection, record, report, candidates, timings, self.thumbnails, self.strategies, self.pool,
+        )  # fmt: skip
 
 
 def _check_paths(config: Config) -> tuple[Path, Path]:
@@ -127,7 +175,7 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
     """
     input_dir, output_dir = _check_paths(config)
     timings: dict[str, float] = {}
-    with _run_log() as log_lines:
+    with capture_log() as log_lines:
         with _timed(timings, "discover"):
             found = scan_input(input_dir, exclude=output_dir)
             sources = found.sources
@@ -167,19 +215,22 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
 
         with _timed(timings, "select"):
             chosen = _select(config, sources, table, sequences, seq_emb, pool, lambda: _model(config, embedder or used))
-        result = RunResult(config, sources, table, checks, sequences, seq_emb, chosen.selection)
-        result.strategies, result.pool = chosen, pool
-        result.thumbnails = {(i, k): uri for i, r in enumerate(results) for k, uri in r.thumbnails.items()}
-        result.timings = timings  # filled on: the write stage adds its own time when it is done
-        result.summary = _summarize(result, timings, work, found)
-        result.candidates = _candidates(result)
-        result.report = result.summary.to_json()  # report.json; the report stage adds its sections
-        logger.info(result.summary.stopping.message)
+        scanned = {(i, k): uri for i, r in enumerate(results) for k, uri in r.thumbnails.items()}
+        staged = _Staged(
+            config, sources, table, checks, sequences, seq_emb, chosen, pool, scanned,
+            embedding_rows=table.csv_rows(checks.usable),
+            selected_rows=sequences.rows[chosen.selection.indices],
+        )  # fmt: skip
+        summary = _summarize(staged, timings, work, found)
+        candidates = _candidates(staged)
+        logger.info(summary.stopping.message)
 
         with _timed(timings, "write"):
-            _write_outputs(result, output_dir, log_lines)
-            _add_to_pool(result)
-    return result
+            record, report = write_staged(
+                output_dir, lambda out: _write_files(out, staged, summary, candidates, log_lines)
+            )
+            _add_to_pool(staged, summary)
+    return staged.result(record, report, candidates, timings)
 
 
 @dataclass
@@ -274,18 +325,19 @@ def _pool_signature(config: Config, embedder: Embedder | None) -> str:
     return space if config.normalize_embeddings else space + ", not normalised"
 
 
-def _add_to_pool(result: RunResult) -> None:
+def _add_to_pool(run: _Staged, summary: RunSummary) -> None:
     """Append the new picks to the datapool, once every output is written (atomic: all or nothing)."""
-    pool = result.pool
+    pool = run.pool
     if pool is None:
         return
     before = len(pool)
-    rows = result.sequences.rows[result.selection.indices]
-    entries = result.summary.sequences  # type: ignore[union-attr]
-    digests = result.table.digests
-    items = [(e.frame_names, e.video_name, [digests[r].hex() for r in row]) for e, row in zip(entries, rows)]
-    record = run_record(str(result.config.input_dir), str(result.config.output_dir))
-    pool.append(result.sequence_embeddings[result.selection.indices], items, record)
+    digests = run.table.digests
+    items = [
+        (e.frame_names, e.video_name, [digests[r].hex() for r in row])
+        for e, row in zip(summary.sequences, run.selected_rows)
+    ]
+    record = run_record(str(run.config.input_dir), str(run.config.output_dir))
+    pool.append(run.sequence_embeddings[run.selection.indices], items, record)
     logger.info("datapool %s: %d items before, %d added", pool.folder, before, len(pool) - before)
 
 
@@ -417,34 +469,11 @@ def _nothing_usable(config: Config, sources: list[Source], results: list[SourceF
     )
 
 
-@contextmanager
-def _run_log() -> Iterator[list[str]]:
-    """Collect this run's INFO log lines for log.txt without touching the application's handlers."""
-    lines: list[str] = []
-
-    class _Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(self.format(record))
-
-    handler = _Collect(logging.INFO)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    previous = logger.level
-    logger.addHandler(handler)
-    if logger.getEffectiveLevel() > logging.INFO:
-        logger.setLevel(logging.INFO)
-    try:
-        yield lines
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
-
-
-def _sequence_entries(result: RunResult) -> list[SelectedSequence]:
-    table, seqs = result.table, result.sequences
+def _sequence_entries(run: _Staged) -> tuple[SelectedSequence, ...]:
+    table, seqs = run.table, run.sequences
     entries = []
-    for s in result.selection.indices:
-        rows = seqs.rows[s]
-        source = result.sources[int(seqs.source[s])]
+    for s, rows in zip(run.selection.indices, run.selected_rows):
+        source = run.sources[int(seqs.source[s])]
         names = [table.names[r] for r in rows]
         indices = [int(table.index[r]) for r in rows]
         if source.kind != "video":
@@ -452,7 +481,7 @@ def _sequence_entries(result: RunResult) -> list[SelectedSequence]:
             continue
         seconds = [None if np.isnan(table.seconds[r]) else float(table.seconds[r]) for r in rows]
         entries.append(SelectedSequence(source.name, names, indices, [table.pts[r] for r in rows], seconds))
-    return entries
+    return tuple(entries)
 
 
 def _stopping(config: Config, seqs: Sequences, sel: Selection, chosen: _Chosen | None = None) -> Stopping:
@@ -487,11 +516,11 @@ def _stopping(config: Config, seqs: Sequences, sel: Selection, chosen: _Chosen |
     )
 
 
-def _counts(result: RunResult, work: dict[str, int]) -> Counts:
-    table, checks, seqs, n_selected = result.table, result.checks, result.sequences, len(result.selection.indices)
+def _counts(run: _Staged, work: dict[str, int]) -> Counts:
+    table, checks, seqs, n_selected = run.table, run.checks, run.sequences, len(run.selection.indices)
     return Counts(
-        sources=len(result.sources),
-        sources_corrupt=sum(1 for s in result.sources if s.name in checks.corrupt_reasons),
+        sources=len(run.sources),
+        sources_corrupt=sum(1 for s in run.sources if s.name in checks.corrupt_reasons),
         frames=len(table),
         frames_corrupt=int(checks.corrupt.sum()),
         frames_undecodable=int((~table.decoded).sum()),
@@ -511,38 +540,34 @@ def _counts(result: RunResult, work: dict[str, int]) -> Counts:
     )
 
 
-def _summarize(result: RunResult, timings: dict[str, float], work: dict[str, int], found: Discovery) -> RunSummary:
-    cfg, table, checks, sel = result.config, result.table, result.checks, result.selection
+def _summarize(run: _Staged, timings: dict[str, float], work: dict[str, int], found: Discovery) -> RunSummary:
+    """The run's summary, from each stage's section, once the selection is done."""
+    cfg, table, sel = run.config, run.table, run.selection
+    frames = np.bincount(table.source, minlength=len(run.sources))
+    sources = tuple(SourceInfo(s.name, s.kind, int(frames[i])) for i, s in enumerate(run.sources))
+    strategy = _strategy_sections(run)
+    pool = strategy.pop("datapool", None)
     return RunSummary(
-        framepick_version=__version__,
-        input_dir=str(cfg.input_dir),
-        output_dir=str(cfg.output_dir),
-        counts=_counts(result, work),
-        stopping=_stopping(cfg, result.sequences, sel, result.strategies),
+        # the write stage is not timed yet: report.json is written inside it; off is -1 in config
+        run=RunInfo(__version__, str(cfg.input_dir), str(cfg.output_dir), dict(timings), config_to_dict(cfg)),
+        discovery=DiscoverySection(sources, found.skipped),
+        counts=_counts(run, work),
+        checks=run.checks.section(),
+        stopping=_stopping(cfg, run.sequences, sel, run.strategies),
         metrics=RunMetrics(
             covering_radius=sel.radius,
             covering_radius_first_pick=float(sel.radii[0]) if len(sel.radii) else None,
             embedding_dim=int(table.embeddings.shape[1]),
             selection_dim=sel.dim,
-            frames_with_embedding=len(table.csv_rows(checks.usable)),
+            frames_with_embedding=len(run.embedding_rows),
         ),
-        timings_sec=dict(timings),  # the write stage is not done yet: report.json is written inside it
-        sources=[SourceInfo(s.name, s.kind, int((table.source == i).sum())) for i, s in enumerate(result.sources)],
-        corrupt=checks.corrupt_reasons,
-        left_out=checks.left_out,
-        sequences=_sequence_entries(result),
-        config=config_to_dict(cfg),  # off is -1 here too
-        duplicates=checks.duplicate_of,
-        skipped=found.skipped,
-        timestamp_gaps={
-            name: {"count": len(at), "slots_skipped": sum(at.values()), "before": at}
-            for name, at in checks.gaps.items()
-        },
-        **_strategy_sections(result),
+        sequences=_sequence_entries(run),
+        strategies=StrategyResults(**strategy),
+        datapool=DatapoolSection(**pool) if pool is not None else None,
     )
 
 
-def _strategy_sections(result: RunResult) -> dict[str, Any]:
+def _strategy_sections(result: _Staged) -> dict[str, Any]:
     """report.json's strategies, exclusions, value files and datapool sections."""
     chosen, pool = result.strategies, result.pool
     out: dict[str, Any] = {}
@@ -563,8 +588,8 @@ def _strategy_sections(result: RunResult) -> dict[str, Any]:
     return out
 
 
-def _candidates(result: RunResult) -> Candidates:
-    table, seqs, sel = result.table, result.sequences, result.selection
+def _candidates(run: _Staged) -> Candidates:
+    table, seqs, sel = run.table, run.sequences, run.selection
     first_rows = seqs.rows[:, 0] if len(seqs) else np.zeros(0, np.int64)
     rank = np.zeros(len(seqs), np.int64)
     rank[sel.indices] = np.arange(1, len(sel.indices) + 1)
@@ -573,213 +598,66 @@ def _candidates(result: RunResult) -> Candidates:
         source=seqs.source.astype(np.int64),
         start=seqs.start.astype(np.int64),
         first_names=[table.names[r] for r in first_rows],
-        embeddings=np.asarray(result.sequence_embeddings, np.float32),
+        embeddings=np.asarray(run.sequence_embeddings, np.float32),
         rank=rank,
-        embeddings_row=np.searchsorted(table.csv_rows(result.checks.usable), first_rows).astype(np.int64),
+        embeddings_row=np.searchsorted(run.embedding_rows, first_rows).astype(np.int64),
         radii=np.asarray(sel.radii, np.float64),
-        pool_embeddings=result.pool.embeddings if result.pool is not None else np.zeros((0, 0), np.float32),
+        pool_embeddings=run.pool.embeddings if run.pool is not None else np.zeros((0, 0), np.float32),
     )
 
 
-# Names written by a run; report.json goes last, so a result missing it is visibly incomplete.
-_OUTPUTS = ("config", "data", "filenames", "plots", "report.html", "log.txt", "report.json")
-
-
-_STAGING_PREFIX = ".framepick-partial-"
-
-
-def _remove_stale_staging(output_dir: Path) -> None:
-    """Remove staging folders left by killed runs (their process no longer exists)."""
-    for path in output_dir.glob(f"{_STAGING_PREFIX}*"):
-        pid_text = path.name[len(_STAGING_PREFIX) :]
-        if pid_text.isdigit() and int(pid_text) != os.getpid():
-            try:
-                os.kill(int(pid_text), 0)
-                continue  # a live run writes there
-            except ProcessLookupError:
-                pass
-            except OSError:
-                continue  # exists but not ours to signal: leave it
-        logger.info("removing %s left by an interrupted run", path.name)
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _write_outputs(result: RunResult, output_dir: Path, log_lines: list[str]) -> None:
-    """Assemble the outputs in a hidden folder inside ``output_dir``, then move them into place."""
-    try:
-        _stage_and_move(result, output_dir, log_lines)
-    except OSError as exc:
-        where = exc.filename or output_dir
-        reason = exc.strerror or str(exc)
-        raise OutputError(
-            f"cannot write the results to '{where}': {reason}; check output_dir's space and permissions"
-        ) from exc
-
-
-def _stage_and_move(result: RunResult, output_dir: Path, log_lines: list[str]) -> None:
-    output_dir.mkdir(parents=True, exist_ok=True)
-    _remove_stale_staging(output_dir)
-    staging = output_dir / f"{_STAGING_PREFIX}{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
-        _write_files(result, staging, log_lines)
-        old = output_dir / "report.json"
-        if old.exists():
-            old.unlink()  # from here on the previous result no longer looks finished
-        for name in _OUTPUTS:
-            target = output_dir / name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            elif target.exists() or target.is_symlink():
-                target.unlink()
-            os.replace(staging / name, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _read_thumbnails(result: RunResult, wanted: Mapping[int, Iterable[int]]) -> Thumbnails:
-    """Thumbnails read back from the sources, videos seeking by the scan's timestamps."""
-    return from_reader(source_reader(result.sources, pts=result.table.pts_of))(wanted)
-
-
-class _DumpPass:
-    """``data/sampled/`` (``dump_dataset``) and the report's thumbnails, in one decoding pass.
-
-    :meth:`start` begins reading in a background thread as soon as the write stage begins;
-    the report takes its thumbnails from :meth:`thumbnails` once its plots are drawn. A dump
-    error is kept and raised by :meth:`finish`, so the report cannot swallow it.
-    """
-
-    def __init__(self, result: RunResult, out: Path) -> None:
-        table, seqs = result.table, result.sequences
-        self.wanted: dict[int, dict[int, str]] = {}
-        for r in seqs.rows[result.selection.indices].reshape(-1):
-            self.wanted.setdefault(int(table.source[r]), {})[int(table.index[r])] = table.names[r]
-        self.result, self.path = result, out / "data" / "sampled"
-        self.shown: dict[int, set[int]] = {}
-        self.thumbs = Thumbnails()
-        self.future: Future[None] | None = None
-
-    def start(self, pool: ThreadPoolExecutor, shown: Mapping[int, Iterable[int]]) -> None:
-        """Dump, and make thumbnails of the ``shown`` frames ({source: indices}) on the way."""
-        self.shown = {src: set(map(int, indices)) for src, indices in shown.items()}
-        self.future = pool.submit(self._run)
-
-    def _run(self) -> None:
-        def visit(src: int, index: int, rgb: np.ndarray) -> None:
-            if index in self.shown.get(src, ()):
-                self.thumbs.add(src, index, rgb)
-
-        self.path.mkdir(parents=True, exist_ok=True)
-        image_format = self.result.config.output_image_format
-        pts = self.result.table.pts_of
-        dump_frames(
-            self.path, self.result.sources, self.wanted, image_format, also_read=self.shown, visit=visit, pts=pts
-        )
-
-    def thumbnails(self, wanted: Mapping[int, Iterable[int]]) -> Thumbnails:
-        """The report's thumbnail source: waits for the pass (a failed pass gives none)."""
-        assert self.future is not None
-        if self.future.exception() is not None:
-            return Thumbnails()
-        missing = {s: [i for i in idx if i not in self.shown.get(s, ())] for s, idx in wanted.items()}
-        if any(missing.values()):  # the report asked for frames the pass did not read: read them now
-            more = _read_thumbnails(self.result, missing)
-            self.thumbs.uris.update(more.uris)
-            self.thumbs.failed.update(more.failed)
-        return self.thumbs
-
-    def finish(self) -> None:
-        assert self.future is not None
-        self.future.result()
-
-
-@contextmanager
-def _short_gil_slices(seconds: float = 0.001) -> Iterator[None]:
-    """Hand the GIL over more often while the write stage's threads share it.
-
-    The report draws in Python while the dump's thread decodes in FFmpeg; at the default
-    5 ms switch interval each of the decoder's many brief returns to Python waits out a
-    whole slice of the drawing thread, and decoding slows severalfold. The interval is
-    restored afterwards.
-    """
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(min(before, seconds))
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
-
-
-def _not_scanned(result: RunResult, wanted: Mapping[int, Iterable[int]]) -> dict[int, list[int]]:
-    """The wanted frames whose thumbnails the scan did not make."""
-    missing = {src: [int(i) for i in idx if (src, int(i)) not in result.thumbnails] for src, idx in wanted.items()}
-    return {src: indices for src, indices in missing.items() if indices}
-
-
-class _ScannedFirst:
-    """The run's thumbnail source: the scan's thumbnails, the rest read back (by the dump pass
-    when there is one, else straight from the sources)."""
-
-    def __init__(self, result: RunResult, dump: _DumpPass | None) -> None:
-        self.result, self.dump = result, dump
-
-    def __call__(self, wanted: Mapping[int, Iterable[int]]) -> Thumbnails:
-        missing = _not_scanned(self.result, wanted)
-        if self.dump is not None:
-            thumbs = self.dump.thumbnails(missing)
-        elif missing:
-            thumbs = _read_thumbnails(self.result, missing)
-        else:
-            thumbs = Thumbnails()
-        for src, indices in wanted.items():
-            for index in indices:
-                known = self.result.thumbnails.get((src, int(index)))
-                if known is not None:
-                    thumbs.uris[(src, int(index))] = known
-        return thumbs
-
-
-def _write_tables(result: RunResult, out: Path) -> None:
+def _write_tables(out: Path, run: _Staged, summary: RunSummary, candidates: Candidates) -> None:
     """config/, the CSV and JSON files under data/, and filenames/."""
-    cfg, table, checks, seqs = result.config, result.table, result.checks, result.sequences
+    cfg, table, checks = run.config, run.table, run.checks
     (out / "config").mkdir()
     (out / "config" / "config.yaml").write_text(config_to_yaml(cfg), encoding="utf-8")
-    kept = table.csv_rows(checks.usable)
+    kept = run.embedding_rows
     write_embeddings_csv(out / "data" / "embeddings.csv", [table.names[r] for r in kept], table.embeddings, rows=kept)
-    selected_rows = seqs.rows[result.selection.indices].reshape(-1)
+    selected_rows = run.selected_rows.reshape(-1)
     embedded_rows = selected_rows[table.embedded_mask[selected_rows]]
     write_embeddings_csv(
         out / "data" / "selected_embeddings.csv",
         [table.names[r] for r in embedded_rows],
         table.embeddings[embedded_rows],
     )
-    write_metadata_csv(out / "data" / "metadata.csv", table.names, table.video_names(result.sources), table.metadata)
-    write_json(out / "data" / "sequence_information.json", result.report["sequences"])
-    assert result.candidates is not None
-    result.candidates.save(out / CANDIDATES_NPZ)
-    write_lines(out / "filenames" / "sampled_filenames.txt", result.selected_frame_names)
+    write_metadata_csv(out / "data" / "metadata.csv", table.names, table.video_names(run.sources), table.metadata)
+    write_json(out / "data" / "sequence_information.json", [seq.to_json() for seq in summary.sequences])
+    candidates.save(out / CANDIDATES_NPZ)
+    write_lines(out / "filenames" / "sampled_filenames.txt", summary.selected_frame_names)
     write_lines(out / "filenames" / "corrupt_filenames.txt", checks.corrupt_names)
     write_lines(out / "filenames" / "duplicate_filenames.txt", checks.duplicate_names)
 
 
-def _write_files(result: RunResult, out: Path, log_lines: list[str]) -> None:
-    # With dump_dataset, a second thread reads the selected frames back (and the report's
-    # thumbnails with them, see _DumpPass) from the start, while this one writes the tables
-    # and draws the plots.
-    dump = _DumpPass(result, out) if result.config.dump_dataset else None
-    with ThreadPoolExecutor(1, thread_name_prefix="framepick-dump") as pool, _short_gil_slices():
+def _write_files(
+    out: Path, run: _Staged, summary: RunSummary, candidates: Candidates, log_lines: list[str]
+) -> tuple[RunReport, dict[str, Any]]:
+    """Every output into ``out`` (the staging folder), report.json last, serialised once from the
+    stages' sections; returns them and it.
+
+    With dump_dataset, a second thread reads the selected frames back (and the report's
+    thumbnails with them, see :class:`~framepick.write.DumpPass`) from the start, while this
+    one writes the tables and draws the plots.
+    """
+    cfg, rows = run.config, run.sequences.rows
+    frames = CandidateFrames(run.table.embeddings, rows, np.arange(rows.shape[1]), run.table.embedded_mask)
+    inputs = ReportInputs.from_candidates(summary.to_json(), candidates, frames)  # the report reads the summary
+    layout = plan_layout(inputs, inputs.seed)
+    dump = (
+        DumpPass(out, run.sources, run.table, run.selected_rows, cfg.output_image_format) if cfg.dump_dataset else None
+    )
+    rest = dump.thumbnails if dump is not None else source_thumbnails(run.sources, pts=run.table.pts_of)
+    thumbnails = ScannedFirst(run.thumbnails, rest)
+    with ThreadPoolExecutor(1, thread_name_prefix="framepick-dump") as pool, short_gil_slices():
         if dump is not None:
-            dump.start(pool, _not_scanned(result, thumbnail_frames(result)))
-        _write_tables(result, out)
-        write_report(out, result, _ScannedFirst(result, dump))  # adds its numbers to result.report
+            dump.start(pool, thumbnails.missing(layout.wanted()))
+        _write_tables(out, run, summary, candidates)
+        report = write_report(out, inputs, thumbnails, layout)
         if dump is not None:
             dump.finish()
-    if result.config.export_clips:
-        result.report["clips"] = write_clips(
-            out, result.sources, result.table, result.sequences.rows[result.selection.indices]
-        )
-    write_exports(out, result.config, result.report, result.selection.indices)  # after the frames and clips
+    clips = write_clips(out, run.sources, run.table, run.selected_rows) if cfg.export_clips else None
+    exports = write_exports(out, cfg, summary.sequences, run.selection.indices, clips)  # after the frames and clips
     write_lines(out / "log.txt", log_lines)
-    write_json(out / "report.json", result.report)
+    record = RunReport(summary, report, WriteSection(clips, exports))
+    written = record.to_json()
+    write_json(out / "report.json", written)
+    return record, written

@@ -28,11 +28,13 @@ __all__ = [
     "READ_SIZE",
     "THUMB_SIZE",
     "FrameReader",
+    "ScannedFirst",
     "ThumbnailSource",
     "Thumbnails",
     "from_reader",
     "make_thumbnails",
     "source_reader",
+    "source_thumbnails",
     "thumbnail_uri",
 ]
 
@@ -129,3 +131,34 @@ def make_thumbnails(
 def from_reader(reader: FrameReader) -> ThumbnailSource:
     """A thumbnail source that reads the wanted frames with ``reader`` (one pass per source)."""
     return partial(make_thumbnails, reader=reader)
+
+
+def source_thumbnails(
+    sources: Sequence[Source | None], pts: Callable[[int, Iterable[int]], Mapping[int, int] | None] | None = None
+) -> ThumbnailSource:
+    """A thumbnail source reading the frames back from ``sources``; videos seek by ``pts``
+    (the scan's timestamps, ``FrameTable.pts_of``) when given."""
+    return from_reader(source_reader(sources, pts=pts))
+
+
+class ScannedFirst:
+    """A run's thumbnail source: the thumbnails its scan made (``SourceFrames.thumbnails``,
+    by (source, frame index)), the others from ``rest`` (the dump pass, or the sources)."""
+
+    def __init__(self, scanned: Mapping[tuple[int, int], str], rest: ThumbnailSource) -> None:
+        self.scanned, self.rest = scanned, rest
+
+    def missing(self, wanted: Mapping[int, Iterable[int]]) -> dict[int, list[int]]:
+        """The wanted frames whose thumbnails the scan did not make, by source."""
+        out = {src: [int(i) for i in idx if (src, int(i)) not in self.scanned] for src, idx in wanted.items()}
+        return {src: indices for src, indices in out.items() if indices}
+
+    def __call__(self, wanted: Mapping[int, Iterable[int]]) -> Thumbnails:
+        missing = self.missing(wanted)
+        thumbs = self.rest(missing) if missing else Thumbnails()
+        for src, indices in wanted.items():
+            for index in indices:
+                known = self.scanned.get((src, int(index)))
+                if known is not None:
+                    thumbs.uris[(src, int(index))] = known
+        return thumbs

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import operator
+import os
 import shutil
+import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -17,20 +20,31 @@ from PIL import Image
 from ._cpus import usable_cpus
 from ._framestats import FRAME_METADATA
 from ._fsutil import atomic_open
+from ._log import logger
 from ._png import encode_png
 from .decode import decoder_for
 from .discover import Source, dumped_name
+from .errors import OutputError
+from .table import FrameTable
+from .thumbnails import Thumbnails, source_thumbnails
 
 __all__ = [
+    "OUTPUTS",
+    "STAGING_PREFIX",
+    "DumpPass",
     "FrameVisitor",
     "Timestamps",
     "dump_frames",
     "format_floats",
+    "short_gil_slices",
     "write_embeddings_csv",
     "write_json",
     "write_lines",
     "write_metadata_csv",
+    "write_staged",
 ]
+
+_T = TypeVar("_T")
 
 
 def write_lines(path: Path, lines: Iterable[str]) -> None:
@@ -271,3 +285,139 @@ def _save_frame(rgb: np.ndarray, target: Path, image_format: str) -> None:
         Image.fromarray(rgb).save(target, format="JPEG", quality=95)
     else:
         target.write_bytes(encode_png(rgb))
+
+
+class DumpPass:
+    """``data/sampled/`` (``dump_dataset``) and the report's thumbnails, in one decoding pass.
+
+    :meth:`start` begins reading in a background thread as soon as the write stage begins;
+    the report takes its thumbnails from :meth:`thumbnails` once its plots are drawn. A dump
+    error is kept and raised by :meth:`finish`, so the report cannot swallow it.
+    """
+
+    def __init__(
+        self, out: Path, sources: Sequence[Source], table: FrameTable, rows: np.ndarray, image_format: str
+    ) -> None:
+        """``rows``: the frame-table rows of the frames to dump (any shape)."""
+        self.wanted: dict[int, dict[int, str]] = {}
+        for r in np.asarray(rows).reshape(-1):
+            self.wanted.setdefault(int(table.source[r]), {})[int(table.index[r])] = table.names[r]
+        self.path, self.sources, self.image_format, self.pts = (
+            out / "data" / "sampled",
+            sources,
+            image_format,
+            table.pts_of,
+        )
+        self.read_more = source_thumbnails(sources, pts=table.pts_of)  # what the pass did not read
+        self.shown: dict[int, set[int]] = {}
+        self.thumbs = Thumbnails()
+        self.future: Future[None] | None = None
+
+    def start(self, pool: ThreadPoolExecutor, shown: Mapping[int, Iterable[int]]) -> None:
+        """Dump, and make thumbnails of the ``shown`` frames ({source: indices}) on the way."""
+        self.shown = {src: set(map(int, indices)) for src, indices in shown.items()}
+        self.future = pool.submit(self._run)
+
+    def _run(self) -> None:
+        def visit(src: int, index: int, rgb: np.ndarray) -> None:
+            if index in self.shown.get(src, ()):
+                self.thumbs.add(src, index, rgb)
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        dump_frames(
+            self.path, self.sources, self.wanted, self.image_format, also_read=self.shown, visit=visit, pts=self.pts
+        )
+
+    def thumbnails(self, wanted: Mapping[int, Iterable[int]]) -> Thumbnails:
+        """A :data:`~framepick.thumbnails.ThumbnailSource`: waits for the pass (a failed pass gives none)."""
+        assert self.future is not None
+        if self.future.exception() is not None:
+            return Thumbnails()
+        missing = {s: [i for i in idx if i not in self.shown.get(s, ())] for s, idx in wanted.items()}
+        if any(missing.values()):  # the report asked for frames the pass did not read: read them now
+            more = self.read_more(missing)
+            self.thumbs.uris.update(more.uris)
+            self.thumbs.failed.update(more.failed)
+        return self.thumbs
+
+    def finish(self) -> None:
+        assert self.future is not None
+        self.future.result()
+
+
+@contextmanager
+def short_gil_slices(seconds: float = 0.001) -> Iterator[None]:
+    """Hand the GIL over more often while the write stage's threads share it.
+
+    The report draws in Python while the dump's thread decodes in FFmpeg; at the default
+    5 ms switch interval each of the decoder's many brief returns to Python waits out a
+    whole slice of the drawing thread, and decoding slows severalfold. The interval is
+    restored afterwards.
+    """
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, seconds))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+
+
+# Names written by a run; report.json goes last, so a result missing it is visibly incomplete.
+OUTPUTS = ("config", "data", "filenames", "plots", "report.html", "log.txt", "report.json")
+STAGING_PREFIX = ".framepick-partial-"
+
+
+def write_staged(output_dir: Path, fill: Callable[[Path], _T]) -> _T:
+    """Have ``fill`` write the outputs (:data:`OUTPUTS`) into a hidden folder inside ``output_dir``,
+    then move them into place; returns what ``fill`` returns.
+
+    The previous result's report.json goes before anything moves, so a failure part-way
+    leaves no result rather than a mixed one; an OSError becomes an OutputError.
+    """
+    try:
+        return _stage_and_move(output_dir, fill)
+    except OSError as exc:
+        where = exc.filename or output_dir
+        reason = exc.strerror or str(exc)
+        raise OutputError(
+            f"cannot write the results to '{where}': {reason}; check output_dir's space and permissions"
+        ) from exc
+
+
+def _stage_and_move(output_dir: Path, fill: Callable[[Path], _T]) -> _T:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(output_dir)
+    staging = output_dir / f"{STAGING_PREFIX}{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        made = fill(staging)
+        old = output_dir / "report.json"
+        if old.exists():
+            old.unlink()  # from here on the previous result no longer looks finished
+        for name in OUTPUTS:
+            target = output_dir / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+            os.replace(staging / name, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return made
+
+
+def _remove_stale_staging(output_dir: Path) -> None:
+    """Remove staging folders left by killed runs (their process no longer exists)."""
+    for path in output_dir.glob(f"{STAGING_PREFIX}*"):
+        pid_text = path.name[len(STAGING_PREFIX) :]
+        if pid_text.isdigit() and int(pid_text) != os.getpid():
+            try:
+                os.kill(int(pid_text), 0)
+                continue  # a live run writes there
+            except ProcessLookupError:
+                pass
+            except OSError:
+                continue  # exists but not ours to signal: leave it
+        logger.info("removing %s left by an interrupted run", path.name)
+        shutil.rmtree(path, ignore_errors=True)

@@ -2,12 +2,15 @@
 
 The report is built from :class:`ReportInputs`: the candidate sequences (one embedding each,
 the mean of its frames' embeddings), which of them were selected and in which order, and
-the run's summary (the ``report.json`` dictionary). A run makes them from memory
-(:func:`write_report`); ``framepick report OUTPUT_DIR`` makes the same from the run's files
-(:func:`rebuild_report`), so both give the same page and the same numbers.
+the run's summary (:class:`~framepick.results.RunSummary`, as ``report.json`` holds it, with
+the configuration). A run makes them from memory and calls :func:`write_report`;
+``framepick report OUTPUT_DIR`` makes the same from the run's files (:func:`rebuild_report`),
+so both give the same page and the same numbers.
 
-Every number the page shows is added to ``report.json``: coverage metrics under
-``metrics.coverage``, what the page drew and sampled under ``page``.
+Every number the page shows goes into ``report.json``: the report returns them as its
+:class:`~framepick.results.ReportSection` (coverage metrics, under ``metrics.coverage``;
+each source's counts; what the page drew and sampled, under ``page``), and the caller writes
+report.json from all the sections.
 
 ``plots/scatter_pca.png`` and the page's frame map show the selected sequences' frames on the PCA
 of all candidate frames (one trail per sequence); ``plots/scatter_pca_candidates.png`` and the
@@ -28,27 +31,26 @@ import dataclasses
 import logging
 from html import escape as html_escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._fsutil import atomic_write
 from .._log import logger
+from ..results import ReportSection, RunReport
 from ..thumbnails import ThumbnailSource, from_reader, source_reader
-from .build import build_report, make_stats
+from .build import build_report, count_per_source, make_stats
 from .data import (
     CANDIDATES_CSV,
     EMBEDDINGS_CSV,
+    CandidateFrames,
     ReportInputs,
     frames_from_csv,
-    inputs_from_result,
     read_inputs,
+    read_run,
     write_candidates_csv,
 )
-from .layout import FILMSTRIPS, LISTED, MAP_POINTS, plan_layout
+from .layout import FILMSTRIPS, LISTED, MAP_POINTS, Layout, plan_layout
 from .metrics import NN_SAMPLE, coverage_metrics, nearest_distances, nn_distances
 from .stats import REPORT_STATS_NPZ, ReportStats, frame_map
-
-if TYPE_CHECKING:
-    from ..pipeline import RunResult
 
 __all__ = [
     "CANDIDATES_CSV",
@@ -56,16 +58,18 @@ __all__ = [
     "LISTED",
     "MAP_POINTS",
     "NN_SAMPLE",
+    "CandidateFrames",
+    "Layout",
     "ReportInputs",
     "build_report",
     "coverage_metrics",
-    "inputs_from_result",
     "make_stats",
     "nearest_distances",
     "nn_distances",
+    "plan_layout",
     "read_inputs",
+    "read_run",
     "rebuild_report",
-    "thumbnail_frames",
     "write_candidates_csv",
     "write_report",
 ]
@@ -82,36 +86,35 @@ def _failure_page(message: str, stopping: str) -> str:
     )
 
 
-def thumbnail_frames(result: RunResult) -> dict[int, set[int]]:
-    """The frames whose thumbnails the run's page shows, by source: a run reads them early."""
-    inputs = inputs_from_result(result)
-    return plan_layout(inputs, int(inputs.report["config"].get("seed", 0))).wanted()
+def write_report(
+    out_dir: Path, inputs: ReportInputs, thumbnails: ThumbnailSource | None, layout: Layout | None = None
+) -> ReportSection:
+    """Called by the run: ``data/candidates.csv``, ``plots/*``, ``report.html``; returns the report's section.
 
-
-def write_report(out_dir: Path, result: RunResult, thumbnails: ThumbnailSource | None = None) -> None:
-    """Called by the run: ``data/candidates.csv``, ``plots/*``, ``report.html``; adds numbers to ``result.report``.
-
-    ``thumbnails``: how the page's thumbnails are made (default: read from ``result.sources``).
+    ``inputs``: the run's summary and candidates (their frames too); ``thumbnails``: how the
+    page's thumbnails are made (None: none); ``layout``: the page's plan, when the run has made
+    it (it reads the frames the page shows early).
 
     ``report.json`` itself is written by the caller, after this. A failure while drawing the
-    page does not throw the selection away: it is logged, recorded in ``report["page"]["error"]``
-    and ``report.html`` says so (``framepick report OUTPUT_DIR --debug`` retries with a traceback).
+    page does not throw the selection away: it is logged, recorded as the section's page
+    ``error`` and ``report.html`` says so (``framepick report OUTPUT_DIR --debug`` retries with a traceback).
     """
-    inputs = inputs_from_result(result)
     write_candidates_csv(out_dir / CANDIDATES_CSV, inputs)
+    coverage = None
     try:
-        stats = make_stats(out_dir, inputs)
-        if thumbnails is None:
-            thumbnails = from_reader(source_reader(result.sources))
-        build_report(out_dir, inputs, thumbnails, "", rebuilt=False, stats=stats)
+        layout = layout if layout is not None else plan_layout(inputs, inputs.seed)
+        stats = make_stats(out_dir, inputs, layout)
+        coverage = stats.coverage
+        return build_report(out_dir, inputs, thumbnails, "", rebuilt=False, stats=stats, layout=layout)
     except Exception as exc:
         if logger.isEnabledFor(logging.DEBUG):
             logger.exception("report: building report.html failed")
         message = f"{type(exc).__name__}: {exc}"
         logger.error("report: building report.html failed (%s); the selection is complete", message)
-        result.report["page"] = {"error": message}
         (out_dir / "plots").mkdir(parents=True, exist_ok=True)
-        atomic_write(out_dir / "report.html", _failure_page(message, result.report["stopping"]["message"]))
+        atomic_write(out_dir / "report.html", _failure_page(message, inputs.report["stopping"]["message"]))
+        counts = count_per_source(inputs) if coverage is not None else None
+        return ReportSection(coverage=coverage, sources=counts, page={"error": message})
 
 
 def _thumbnails_for(inputs: ReportInputs, out_dir: Path) -> tuple[ThumbnailSource | None, str]:
@@ -142,7 +145,7 @@ def _thumbnails_for(inputs: ReportInputs, out_dir: Path) -> tuple[ThumbnailSourc
     return from_reader(source_reader(sources)), note
 
 
-def _saved_stats(out: Path, inputs: ReportInputs) -> ReportStats:
+def _saved_stats(out: Path, inputs: ReportInputs, layout: Layout) -> ReportStats:
     """data/report_stats.npz as saved; what it lacks is computed once and saved with it.
 
     Missing altogether (the run's report failed before saving it): every statistic. Saved by a
@@ -157,9 +160,9 @@ def _saved_stats(out: Path, inputs: ReportInputs) -> ReportStats:
         inputs.frames, csv_note = frames_from_csv(out, inputs)
     if stats is None:
         logger.info("report: %s is missing; computing the statistics", REPORT_STATS_NPZ)
-        stats = make_stats(out, inputs)
+        stats = make_stats(out, inputs, layout)
     elif stats.frames is None:
-        frames, _ = frame_map(inputs, int(inputs.report["config"].get("seed", 0)))
+        frames, _ = frame_map(inputs, inputs.seed)
         if frames is not None:
             logger.info("report: adding the frame map to %s", REPORT_STATS_NPZ)
             stats = dataclasses.replace(stats, frames=frames)
@@ -177,13 +180,17 @@ def rebuild_report(out_dir: str | Path) -> dict[str, Any]:
     Everything computed from embeddings is loaded (data/candidates.npz, data/report_stats.npz,
     report.json's coverage numbers); only the page, the plots and the thumbnails are made again
     (but for statistics an older or failed run did not save: see :func:`_saved_stats`).
+    report.json is written anew from its sections, the report's made again, the others as read
+    (:meth:`~framepick.results.RunReport.from_json`). Returns it.
     """
     from ..write import write_json
 
     out = Path(out_dir)
-    inputs = read_inputs(out)
-    stats = _saved_stats(out, inputs)
+    record, inputs = read_run(out)
+    layout = plan_layout(inputs, inputs.seed)
+    stats = _saved_stats(out, inputs, layout)
     thumbnails, note = _thumbnails_for(inputs, out.resolve())
-    build_report(out, inputs, thumbnails, note, rebuilt=True, stats=stats)
-    write_json(out / "report.json", inputs.report)  # atomic
-    return inputs.report
+    section = build_report(out, inputs, thumbnails, note, rebuilt=True, stats=stats, layout=layout)
+    report = RunReport(record.summary, section, record.written).to_json()
+    write_json(out / "report.json", report)  # atomic
+    return report

@@ -16,6 +16,7 @@ import numpy as np
 
 from .._fsutil import atomic_write
 from .._log import logger
+from ..results import ReportSection, SourceCounts
 from ..thumbnails import Thumbnails, ThumbnailSource
 from . import plots
 from .data import ReportInputs
@@ -25,18 +26,20 @@ from .projections import FrameMap
 from .render import render_page
 from .stats import REPORT_STATS_NPZ, ReportStats, compute_stats
 
-__all__ = ["CANDIDATES_PNG", "FRAMES_PNG", "build_report", "make_stats"]
+__all__ = ["CANDIDATES_PNG", "FRAMES_PNG", "build_report", "count_per_source", "make_stats"]
 
 
 def _png_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _count_per_source(inputs: ReportInputs) -> None:
-    """Each report.json source entry gets its candidate and selected-sequence counts."""
-    for i, entry in enumerate(inputs.report["sources"]):
-        entry["candidates"] = int((inputs.source == i).sum())
-        entry["selected_sequences"] = int((inputs.source[inputs.selected] == i).sum())
+def count_per_source(inputs: ReportInputs) -> tuple[SourceCounts, ...]:
+    """Each source's candidate and selected-sequence counts (report.json adds them to its entry)."""
+    selected = inputs.source[inputs.selected]
+    return tuple(
+        SourceCounts(int((inputs.source == i).sum()), int((selected == i).sum()))
+        for i in range(len(inputs.report["sources"]))
+    )
 
 
 FRAMES_PNG = "scatter_pca.png"  # the frame map
@@ -134,10 +137,13 @@ def _pool_xy(inputs: ReportInputs, stats: ReportStats) -> tuple[np.ndarray, str]
     return np.zeros((0, 2)), note
 
 
-def make_stats(out_dir: Path, inputs: ReportInputs) -> ReportStats:
-    """Compute the run's embedding statistics and save them to ``data/report_stats.npz``."""
-    seed = int(inputs.report["config"].get("seed", 0))
-    stats = compute_stats(inputs, plan_layout(inputs, seed).shown, seed)
+def make_stats(out_dir: Path, inputs: ReportInputs, layout: Layout | None = None) -> ReportStats:
+    """Compute the run's embedding statistics and save them to ``data/report_stats.npz``.
+
+    ``layout``: the page's plan (:func:`~.layout.plan_layout`), when the caller has made it.
+    """
+    layout = layout if layout is not None else plan_layout(inputs, inputs.seed)
+    stats = compute_stats(inputs, layout.shown, inputs.seed)
     stats.save(out_dir / REPORT_STATS_NPZ)
     return stats
 
@@ -149,19 +155,17 @@ def build_report(
     reader_note: str,
     rebuilt: bool,
     stats: ReportStats,
-) -> None:
-    """Write plots/ and report.html into ``out_dir`` and add the report's numbers to ``inputs.report``.
+    layout: Layout | None = None,
+) -> ReportSection:
+    """Write plots/ and report.html into ``out_dir``; returns the report's numbers and what the page shows.
 
     ``thumbnails`` makes the thumbnails of the frames the page shows (None: the sources are
     gone, and ``reader_note`` says why). ``stats``: the embedding statistics (:func:`make_stats` in a
-    run, :meth:`ReportStats.load` in a rebuild).
+    run, :meth:`ReportStats.load` in a rebuild). ``layout``: the page's plan, when the caller has made it.
     """
     started = time.perf_counter()
-    report = inputs.report
-    seed = int(report["config"].get("seed", 0))
-    _count_per_source(inputs)
-    layout = plan_layout(inputs, seed)
-    report.setdefault("metrics", {})["coverage"] = stats.coverage
+    layout = layout if layout is not None else plan_layout(inputs, inputs.seed)
+    counts = count_per_source(inputs)
     plots_dir = out_dir / "plots"
     plots_dir.mkdir(parents=True, exist_ok=True)
     # Thumbnails are read in a second thread while the plots are drawn: decoding runs in
@@ -170,8 +174,8 @@ def build_report(
         reading = pool.submit(thumbnails, layout.wanted()) if thumbnails is not None else None
         drawn = _draw(plots_dir, inputs, layout, stats)
         thumbs: Thumbnails | None = reading.result() if reading is not None else None
-    model = plan_page(inputs, layout, drawn, thumbs, reader_note, rebuilt)
-    page = report["page"] = dict(model.summary)
+    model = plan_page(inputs, layout, drawn, thumbs, reader_note, rebuilt, stats.coverage, counts)
+    page = dict(model.summary)
     html_text = render_page(model)
     page["html_bytes"] = len(html_text.encode("utf-8"))
     page["build_sec"] = round(time.perf_counter() - started, 4)
@@ -180,3 +184,4 @@ def build_report(
     logger.info(
         "report: %d points on the map, %d thumbnails, %.1f MB", len(layout.shown), n_thumbs, page["html_bytes"] / 1e6
     )
+    return ReportSection(coverage=stats.coverage, sources=counts, page=page)

@@ -1,9 +1,11 @@
 """What the report is built from, from a run in memory or from a finished run's files.
 
-A run makes :class:`ReportInputs` from its typed results in memory (:func:`inputs_from_result`)
-and writes ``data/candidates.csv`` (:func:`write_candidates_csv`, the readable twin of
-``data/candidates.npz``); ``framepick report`` loads ``report.json`` and
-``data/candidates.npz`` (:func:`read_inputs`), so both give the same page and the same numbers.
+A run makes :class:`ReportInputs` from its summary and candidates in memory
+(:meth:`ReportInputs.from_candidates`) and writes ``data/candidates.csv``
+(:func:`write_candidates_csv`, the readable twin of ``data/candidates.npz``); ``framepick
+report`` loads ``report.json`` and ``data/candidates.npz`` (:func:`read_run`), so both give the
+same page and the same numbers: either way the report reads the summary as ``report.json``
+holds it (:meth:`~framepick.results.RunSummary.to_json`).
 
 The frame embeddings behind the candidates (:class:`CandidateFrames`, for the frame-level PCA
 map) are in memory during a run only: the run saves the map itself in ``data/report_stats.npz``.
@@ -17,17 +19,14 @@ import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .. import embeddings_csv
 from ..errors import InputError, OutputError
-from ..results import CANDIDATES_NPZ, Candidates
+from ..results import CANDIDATES_NPZ, Candidates, RunReport
 from ..sequences import SequenceLayout
-
-if TYPE_CHECKING:
-    from ..pipeline import RunResult
 
 __all__ = [
     "CANDIDATES_CSV",
@@ -35,8 +34,8 @@ __all__ = [
     "CandidateFrames",
     "ReportInputs",
     "frames_from_csv",
-    "inputs_from_result",
     "read_inputs",
+    "read_run",
     "write_candidates_csv",
 ]
 
@@ -76,7 +75,7 @@ class CandidateFrames:
 class ReportInputs:
     """What the report is built from; candidate ``i`` is row ``i`` of every array."""
 
-    report: dict[str, Any]  # the report.json dictionary (counts, stopping, sources, sequences, config)
+    report: dict[str, Any]  # the run's summary as report.json holds it (counts, stopping, sources, config, ...)
     embeddings: np.ndarray  # (M, D) float32, candidate sequence embeddings
     source: np.ndarray  # (M,) int, index into report["sources"]
     start: np.ndarray  # (M,) int, frame index of the first frame
@@ -98,6 +97,11 @@ class ReportInputs:
         return int(self.pool_embeddings.shape[0])
 
     @property
+    def seed(self) -> int:
+        """The run's ``seed``: the page's samples are drawn with it."""
+        return int(self.report["config"].get("seed", 0))
+
+    @property
     def source_names(self) -> list[str]:
         return [s["name"] for s in self.report["sources"]]
 
@@ -110,8 +114,11 @@ class ReportInputs:
         return f"{name} [{first}–{first + self.length - 1}]"
 
     @classmethod
-    def from_candidates(cls, report: dict[str, Any], candidates: Candidates) -> ReportInputs:
-        """The report's view of a run's saved candidates (in memory or loaded)."""
+    def from_candidates(
+        cls, report: dict[str, Any], candidates: Candidates, frames: CandidateFrames | None = None
+    ) -> ReportInputs:
+        """The report's view of a run's summary (``report``, as report.json holds it) and its saved
+        candidates (in memory or loaded); ``frames``: the candidates' frame embeddings, in a run."""
         return cls(
             report=report,
             embeddings=np.asarray(candidates.embeddings, np.float32),
@@ -122,6 +129,7 @@ class ReportInputs:
             selected=candidates.selected,
             embeddings_row=candidates.embeddings_row.astype(np.int64),
             pool_embeddings=_pool(candidates),
+            frames=frames,
         )
 
     def frame_key(self, cand: int, offset: int) -> tuple[int, int]:
@@ -136,16 +144,6 @@ def _pool(candidates: Candidates) -> np.ndarray:
         width = candidates.embeddings.shape[1] if np.ndim(candidates.embeddings) == 2 else 0
         return np.zeros((0, width), np.float32)
     return pool
-
-
-def inputs_from_result(result: RunResult) -> ReportInputs:
-    """The report's inputs from a finished run in memory: its summary and its candidates."""
-    assert result.candidates is not None, "the run saves its candidates before the report"
-    inputs = ReportInputs.from_candidates(result.report, result.candidates)
-    rows = result.sequences.rows
-    # References to the run's arrays, not copies: the report reads a sample and the selected frames
-    inputs.frames = CandidateFrames(result.table.embeddings, rows, np.arange(rows.shape[1]), result.table.embedded_mask)
-    return inputs
 
 
 def write_candidates_csv(path: Path, inputs: ReportInputs) -> None:
@@ -191,10 +189,18 @@ def _read_report_json(out: Path, out_dir: str | Path) -> tuple[dict[str, Any], i
     return report, length
 
 
-def read_inputs(out_dir: str | Path) -> ReportInputs:
-    """The report's inputs from a finished run's files: report.json and data/candidates.npz, loaded as saved."""
+def read_run(out_dir: str | Path) -> tuple[RunReport, ReportInputs]:
+    """A finished run's report.json as its sections, and the report's inputs from it and
+    data/candidates.npz, loaded as saved."""
     out = Path(out_dir)
-    report, length = _read_report_json(out, out_dir)
+    data, length = _read_report_json(out, out_dir)
+    try:
+        record = RunReport.from_json(data)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise OutputError(
+            f"'{out / 'report.json'}' is not a framepick report.json ({type(exc).__name__}: {exc})"
+        ) from exc
+    report = record.summary.to_json()
     candidates = Candidates.load(out / CANDIDATES_NPZ)
     if candidates.length != length or (len(candidates) and int(candidates.source.max()) >= len(report["sources"])):
         raise OutputError(f"'{out / CANDIDATES_NPZ}' does not belong to '{out / 'report.json'}': rerun the selection")
@@ -204,7 +210,12 @@ def read_inputs(out_dir: str | Path) -> ReportInputs:
             f"'{out / CANDIDATES_NPZ}': its datapool embeddings have {inputs.pool_embeddings.shape[1]} dimensions, "
             f"its candidates {inputs.embeddings.shape[1]}: rerun the selection"
         )
-    return inputs
+    return record, inputs
+
+
+def read_inputs(out_dir: str | Path) -> ReportInputs:
+    """The report's inputs from a finished run's files: report.json and data/candidates.npz, loaded as saved."""
+    return read_run(out_dir)[1]
 
 
 def frames_from_csv(out: Path, inputs: ReportInputs) -> tuple[CandidateFrames | None, str]:

@@ -9,13 +9,14 @@ where, where each map point and timeline mark lies. ``PageModel.summary`` is wha
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import yaml
 
+from ..results import SourceCounts
 from ..thumbnails import JPEG_QUALITY, THUMB_SIZE, Thumbnails
 from .data import ReportInputs
 from .layout import (
@@ -592,17 +593,17 @@ def _thumbnail_numbers(
     }
 
 
-def _source_rows(report: Mapping[str, Any]) -> tuple[SourceRow, ...]:
+def _source_rows(report: Mapping[str, Any], counts: Sequence[SourceCounts]) -> tuple[SourceRow, ...]:
     return tuple(
         SourceRow(
             s["name"],
             s["kind"],
             s["frames"],
-            s.get("candidates", 0),
-            s.get("selected_sequences", 0),
+            counts[i].candidates if i < len(counts) else 0,
+            counts[i].selected_sequences if i < len(counts) else 0,
             report.get("corrupt", {}).get(s["name"]) or report.get("left_out", {}).get(s["name"], ""),
         )
-        for s in report["sources"][:SOURCE_ROWS]
+        for i, s in enumerate(report["sources"][:SOURCE_ROWS])
     )
 
 
@@ -650,14 +651,16 @@ def plan_page(
     thumbs: Thumbnails | None,
     reader_note: str,
     rebuilt: bool,
+    coverage: Mapping[str, Any],
+    source_counts: Sequence[SourceCounts] = (),
 ) -> PageModel:
-    """The whole page as data. ``inputs.report`` must already hold ``metrics.coverage``;
+    """The whole page as data. ``coverage``: the report's coverage numbers (report.json's
+    ``metrics.coverage``); ``source_counts``: each source's candidates and selected sequences;
     ``thumbs`` is None when the sources could not be read at all."""
     report = inputs.report
     got = thumbs if thumbs is not None else Thumbnails()
     used, total, budget_hit = allocate_thumbnails(layout, got.uris)
     numbers = _thumbnail_numbers(inputs, layout, used, total, budget_hit)
-    coverage = report["metrics"]["coverage"]
     pool = _pool_parts(inputs, layout, drawn)
     frame_map, frame_summary, frame_notes = _frame_parts(inputs, drawn, layout.seed)
     notes = (
@@ -691,7 +694,7 @@ def plan_page(
         counts=tuple((_COUNT_LABELS.get(key, key), value) for key, value in counts.items()),
         timings=tuple((stage, float(sec)) for stage, sec in report.get("timings_sec", {}).items()),
         notes=tuple(summary["notes"]),
-        sources=_source_rows(report),
+        sources=_source_rows(report, source_counts),
         sources_more=max(0, len(report["sources"]) - SOURCE_ROWS),
         unit="frame" if inputs.length == 1 else f"sequence of {inputs.length} frames",
         maps=tuple(
