@@ -154,7 +154,7 @@ class NearestTracker:
         self.cnorm = np.zeros(capacity, np.float64)  # squared norms of the centers
         self.count = 0
         self._active = None if active is None or bool(active.all()) else np.flatnonzero(active)
-        self._inactive = None if self._active is None else np.flatnonzero(~active)
+        self._inactive = None if self._active is None or active is None else np.flatnonzero(~active)
         self._scale = 2.0 * (1.0 + _MARGIN)
         # float32 dot products and norms are within gamma * (|p|^2 + |c|^2) of the exact value
         # (any summation order, FMA or not); 4x the textbook (d+2) * 2^-24 for safety. The

@@ -161,9 +161,9 @@ class Pca:
     def transform(self, x: np.ndarray, rows: np.ndarray | None = None, dtype: type = np.float64) -> np.ndarray:
         """``(x[rows] - mean) @ components.T`` in ``dtype``, block by block (no copy of ``x``)."""
         n = len(x) if rows is None else len(rows)
-        mean = self.mean.astype(dtype)
-        basis = np.ascontiguousarray(self.components.T, dtype=dtype)
-        out = np.empty((n, len(self.components)), dtype)
+        mean: np.ndarray = self.mean.astype(dtype)
+        basis: np.ndarray = np.ascontiguousarray(self.components.T, dtype=dtype)
+        out: np.ndarray = np.empty((n, len(self.components)), dtype)
         for part in row_blocks(n):
             block = x[part] if rows is None else x[rows[part]]
             np.matmul(np.asarray(block, dtype) - mean, basis, out=out[part])

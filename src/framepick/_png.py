@@ -22,7 +22,7 @@ _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _FILTER_UP = 2
 
 
-def _deflate_backend() -> tuple[str, Callable[[bytes], bytes]]:
+def _deflate_backend() -> tuple[str, Callable[[bytes | memoryview], bytes]]:
     try:
         from isal import isal_zlib
     except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback

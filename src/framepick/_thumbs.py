@@ -24,7 +24,7 @@ def thumbnail_uri(rgb: np.ndarray | Image.Image, size: int = THUMB_SIZE, quality
         image = image.reduce(factor)
     else:
         image = image.copy()  # thumbnail() works in place
-    image.thumbnail((size, size), Image.BILINEAR)
+    image.thumbnail((size, size), Image.Resampling.BILINEAR)
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality, optimize=True)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

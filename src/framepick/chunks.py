@@ -22,7 +22,7 @@ decoding") lists the cases that fall back.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, TypeVar
@@ -212,7 +212,7 @@ class _ChunkDecoder(PyAVDecoder):
         super().__init__(threads=True)
         self.chunk = chunk
 
-    def _frames(self, source: Source) -> Iterator[tuple[int, Any, str | None]]:
+    def _frames(self, source: Source) -> Generator[tuple[int, Any, str | None], None, None]:
         """The owned frames, in presentation order, with their whole-video indices.
 
         Packets are fed from the chunk's keyframe until every owned packet is in, then the

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ._version import __version__
 from .config import KEYS, Config, load_config, parse_overrides
@@ -21,7 +21,7 @@ DEMO_CLIPS = ("bigbuckbunny.mp4", "bikes.mp4")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's usage errors are configuration errors
+    def error(self, message: str) -> NoReturn:  # argparse's usage errors are configuration errors
         raise ConfigError(message)
 
 

@@ -276,7 +276,7 @@ def _mux(target: Path, stream: Any, packets: list[Any], start: int) -> None:
 
     with av.open(str(target), "w", format="mp4") as out:
         add = getattr(out, "add_stream_from_template", None)  # PyAV >= 13; add_stream(template=) before
-        clip = add(stream) if add is not None else out.add_stream(template=stream)
+        clip = add(stream) if add is not None else out.add_stream(template=stream)  # type: ignore[call-overload]
         clip.time_base = stream.time_base
         for packet, dts in zip(packets, _decode_stamps([p.pts for p in packets])):
             packet.pts, packet.dts = packet.pts - start, dts - start

@@ -96,7 +96,7 @@ class Decoder(Protocol):
         ...
 
 
-def _digest(*parts: bytes) -> bytes:
+def _digest(*parts: bytes | memoryview) -> bytes:
     h = hashlib.blake2b(digest_size=16)
     for part in parts:
         h.update(part)
@@ -126,7 +126,7 @@ class PyAVDecoder:
             stream.thread_type = "AUTO"
         return container, stream
 
-    def _frames(self, source: Source) -> Iterator[tuple[int, Any, str | None]]:
+    def _frames(self, source: Source) -> Generator[tuple[int, Any, str | None], None, None]:
         """Every frame FFmpeg produces, in presentation order: ``(index, frame, suspect)``.
 
         Decoding uses FFmpeg's default error handling, so the indices and the count are
@@ -191,7 +191,9 @@ class PyAVDecoder:
         if problem is not None:
             raise DecodeError(problem)
 
-    def frames(self, source: Source, size: int | None, *, thumbnails: bool = False) -> Iterator[DecodedFrame]:
+    def frames(
+        self, source: Source, size: int | None, *, thumbnails: bool = False
+    ) -> Generator[DecodedFrame, None, None]:
         time_base = None
         for index, frame, suspect in self._frames(source):
             try:
@@ -420,7 +422,8 @@ def timestamp_gaps(pts: Sequence[int | None], tolerance: float = 0.25, steady: f
     if near.mean() < steady:
         return {}
     period = float(steps[near].mean())  # ms-rounded steps (33, 33, 34) average to the real period
-    return {int(i) + 1: max(1, round(int(steps[i]) / period) - 1) for i in np.flatnonzero(steps >= 1.5 * typical)}
+    jumps = np.flatnonzero(steps >= int(np.ceil(1.5 * typical)))  # integer steps: >= 1.5 typical ones
+    return {int(i) + 1: max(1, round(int(steps[i]) / period) - 1) for i in jumps}
 
 
 def reference_tracker(codec: Any) -> RefTracker | None:
@@ -458,7 +461,7 @@ def _load_rgb(path, size: int | None = None) -> np.ndarray:  # type: ignore[no-u
         image.load()
         rgb = image_to_rgb(image)
         if size is not None:
-            rgb.thumbnail((size, size), Image.BILINEAR)
+            rgb.thumbnail((size, size), Image.Resampling.BILINEAR)
         return np.asarray(rgb)
 
 
@@ -502,7 +505,7 @@ def _scan_image(index: int, path: Any, size: int | None, thumbnail: bool = False
     else:
         pixels = np.asarray(rgb)
         digest = _digest(f"rgb24:{pixels.shape[1]}x{pixels.shape[0]}".encode(), pixels.data)
-    small = None if size is None else np.asarray(rgb.resize((size, size), Image.BILINEAR))
+    small = None if size is None else np.asarray(rgb.resize((size, size), Image.Resampling.BILINEAR))
     stats = image_stats(rgb)
     return DecodedFrame(index, small, digest, thumbnail=thumbnail_uri(rgb) if thumbnail else None, stats=stats)
 

@@ -315,7 +315,7 @@ def _cvat_video_manifest(video: Path) -> list[dict[str, Any]]:
         for number, frame in enumerate(container.decode(video=0)):
             width, height, length = frame.width, frame.height, number + 1
             if frame.key_frame:
-                checksum = hashlib.md5(frame.to_image().tobytes(), usedforsecurity=False).hexdigest()
+                checksum = hashlib.md5(frame.to_image().tobytes(), usedforsecurity=False).hexdigest()  # type: ignore[no-untyped-call]
                 keys.append({"number": number, "pts": int(frame.pts or 0), "checksum": checksum})
     properties = {"name": video.name, "resolution": [width, height], "length": length}
     return [{"version": CVAT_MANIFEST_VERSION}, {"type": "video"}, {"properties": properties}, *keys]

@@ -31,7 +31,7 @@ import types
 from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
 
@@ -66,7 +66,10 @@ __all__ = [
 
 CANDIDATES_NPZ = "data/candidates.npz"
 
-_D = TypeVar("_D")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_D = TypeVar("_D", bound="DataclassInstance")
 
 
 # ----------------------------------------------------------------------------- declaring keys
@@ -144,7 +147,7 @@ def _fields_json(obj: Any) -> dict[str, Any]:
 def _load(cls: type[_D], data: Mapping[str, Any]) -> _D:
     """A section dataclass from its report.json object; keys it lacks keep their defaults."""
     hints = get_type_hints(cls)
-    return cls(**{f.name: _value(hints[f.name], data[f.name]) for f in fields(cls) if f.name in data})  # type: ignore[arg-type]
+    return cls(**{f.name: _value(hints[f.name], data[f.name]) for f in fields(cls) if f.name in data})
 
 
 def _unwrap(hint: Any) -> tuple[Any, bool]:
@@ -156,14 +159,18 @@ def _unwrap(hint: Any) -> tuple[Any, bool]:
     return hint, False
 
 
+def _is_section(hint: Any) -> TypeGuard[type[DataclassInstance]]:
+    return isinstance(hint, type) and is_dataclass(hint)
+
+
 def _value(hint: Any, value: Any) -> Any:
     if value is None:
         return None
     item, many = _unwrap(hint)
     if many:
-        entries = [_load(item, v) if is_dataclass(item) else v for v in value]
+        entries = [_load(item, v) if _is_section(item) else v for v in value]
         return tuple(entries) if get_origin(_strip_none(hint)) is tuple else entries
-    if is_dataclass(item):
+    if _is_section(item):
         return _load(item, value)
     return dict(value) if isinstance(value, dict) else value
 

@@ -393,7 +393,7 @@ class Strategy:
         columns = [given.get(t.column) for t in INPUT_TYPES.values() if t.column is not None]
         subject = str(next((c for c in columns if c), None) or "value")
         chart = "bars" if "bars" in entry else "histogram" if entry.get("histogram") else ""
-        return EntryView(chart, subject, float(threshold) if numeric else None)
+        return EntryView(chart, subject, float(threshold) if numeric and threshold is not None else None)
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,10 @@ def build_table(sources: Sequence[Source], results: Sequence[SourceFrames], dim:
         ok[list(result.frame_errors)] = False
         decoded.append(ok)
         embedded.append(np.asarray(result.embedded, bool) & ok)
-    cat = lambda parts, dtype: np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)  # noqa: E731
+
+    def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
     return FrameTable(
         names=names,
         source=cat(src_col, np.int32),

@@ -101,7 +101,7 @@ def map_sample(inputs: ReportInputs, is_selected: np.ndarray, seed: int) -> np.n
     sel_part = inputs.selected[:MAP_POINTS]
     rest = np.flatnonzero(~is_selected)
     fill = MAP_POINTS - len(sel_part)
-    extra = np.random.default_rng(seed).choice(rest, min(fill, len(rest)), replace=False) if fill > 0 else []
+    extra = np.random.default_rng(seed).choice(rest, min(fill, len(rest)), replace=False) if fill > 0 else rest[:0]
     return np.sort(np.concatenate([sel_part, np.asarray(extra, np.int64)]))
 
 

@@ -289,7 +289,7 @@ def plot_timeline(path: Path, inputs: ReportInputs) -> int:
     # milliseconds each, and big runs select thousands of sequences.
     from matplotlib.collections import PolyCollection
 
-    def boxes(y: np.ndarray, left: np.ndarray, width: np.ndarray) -> np.ndarray:
+    def boxes(y: np.ndarray, left: np.ndarray, width: np.ndarray) -> Any:  # (n, 4, 2): matplotlib's stubs want a list
         x0, x1, y0, y1 = left, left + width, y - 0.3, y + 0.3
         return np.stack([np.stack([x0, y0], 1), np.stack([x0, y1], 1), np.stack([x1, y1], 1), np.stack([x1, y0], 1)], 1)
 

@@ -64,7 +64,8 @@ class ReportStats:
             extra |= {"frame_xy": np.asarray(f.xy, np.float64), "frame_sequence": f.sequence, "frame_offset": f.offset}
         arrays = {f"arrays.{k}": np.asarray(v) for k, v in self.arrays.items()}
         with atomic_open(path, "wb") as fh:
-            np.savez(fh, meta=np.array(json.dumps(meta)), pca_xy=np.asarray(self.pca_xy, np.float64), **arrays, **extra)
+            named: dict[str, Any] = {"meta": np.array(json.dumps(meta)), "pca_xy": np.asarray(self.pca_xy, np.float64)}
+            np.savez(fh, **(named | arrays | extra))
 
     @classmethod
     def load(cls, path: str | Path) -> ReportStats:
