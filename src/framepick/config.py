@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from ._framestats import FRAME_METADATA
+from .engines import ENGINE_NAMES, engine_help
 from .errors import ConfigError
 
 __all__ = [
@@ -511,15 +512,8 @@ class ModelConfig:
         default="auto", metadata=_about(_choice("auto", "cpu", "cuda"), "auto uses CUDA when available")
     )
     engine: str = field(
-        default="auto",
-        metadata=_about(
-            _choice("auto", "torch", "torch-bf16", "torch-fp16", "onnx", "openvino", "openvino-bf16"),
-            "inference engine: torch (fp32), torch-bf16 (CPUs with AVX-512 BF16 or AMX), torch-fp16 (CUDA), "
-            "onnx (ONNX Runtime), openvino (OpenVINO fp32, CPU), openvino-bf16 (OpenVINO, CPUs with bf16); "
-            "auto: on CUDA torch-fp16; on a CPU the first that is available and loads of openvino-bf16, "
-            "torch-bf16 (both only where the CPU has bf16 in hardware), openvino, onnx, torch",
-        ),
-    )
+        default="auto", metadata=_about(_choice("auto", *ENGINE_NAMES), engine_help())
+    )  # the engines are declared once, in framepick.engines
 
     path: str | None = field(
         default=None,
