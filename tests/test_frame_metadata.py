@@ -239,7 +239,7 @@ def test_embed_sources_collects_metadata_without_a_model(stats_video: Path, tmp_
     assert np.isnan(images.metadata[1]).all(), "a frame that did not decode has no numbers"
 
     cache = EmbeddingCache(tmp_path / "cache", "scan-only")
-    assert CACHE_VERSION == 5 and cache.root.name == "v5"
+    assert cache.root.name == f"v{CACHE_VERSION}"
     for source, result in zip(sources, results):
         assert cache.store(source, result)
         loaded = cache.load(source)
