@@ -64,7 +64,7 @@ from dataclasses import dataclass, field
 from functools import cache, partial
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -198,8 +198,7 @@ class _EmbedActor:
             if isinstance(model, bytes):
                 from ray import cloudpickle
 
-                model = cloudpickle.loads(model)
-            assert isinstance(model, ResolvedModel)
+                model = cast(ResolvedModel, cloudpickle.loads(model))
             model.check_here()
             self.embedder = model.embedder()
             if self.embedder.signature != model.signature:
@@ -348,7 +347,7 @@ class _Driver:
         self.rules, self.batch_size = request.rules(model), request.batch_size
         self.on_source_done, self.progress = on_source_done, progress
         self.expected = model.signature if model is not None else None  # what every actor must load
-        self.model = _ship(model) if model is not None else None
+        self.shipped = _ship(model) if model is not None else None  # what each actor gets
         sources = self.sources
         self.plan_task, self.decode_task, self.actor_class = _remote(ray)
         self.states = [_State() for _ in sources]
@@ -387,7 +386,7 @@ class _Driver:
     # -- setup and teardown
 
     def _start_actors(self) -> None:
-        if self.model is None:
+        if self.shipped is None:
             return
         count, gpus, cpus = _actor_layout(self.ray, self.settings)
         options = {
@@ -397,7 +396,7 @@ class _Driver:
             "max_task_retries": _RETRIES,
             "scheduling_strategy": "SPREAD",
         }
-        self.actors = [self.actor_class.options(**options).remote(self.model, self.batch_size) for _ in range(count)]
+        self.actors = [self.actor_class.options(**options).remote(self.shipped, self.batch_size) for _ in range(count)]
         self.load = [0] * count
 
     def _await_model(self) -> None:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -94,9 +95,7 @@ def create_own_embedder(
     default to ImageNet's; ``cache_dir``: where OpenVINO may keep compiled blobs.
     """
     spec = ModelSpec(engine, input_size, device, cache_dir, os.fspath(path), mean, std)
-    loaded = resolve_model(spec).embedder()
-    assert isinstance(loaded, ModelEmbedder)
-    return loaded
+    return cast(ModelEmbedder, resolve_model(spec).embedder())  # a spec's model is always framepick's
 
 
 class TorchEmbedder(ModelEmbedder):
