@@ -199,6 +199,26 @@ def test_a_given_framepick_embedder_keeps_its_identity(fake_engines: dict[str, F
     assert (fake.space, fake.signature, fake.input_size) == ("embedder fake at 32 px", "fake-grid/32", 32)
 
 
+def test_a_loaded_model_is_freed_as_soon_as_it_is_dropped(fake_engines: dict[str, FakeRuntime]) -> None:
+    """No reference cycle between a resolved model and its embedder: a native runtime is freed
+    when the run drops it, never later by the cycle collector in whatever thread it then runs
+    (a full test session crashed that way)."""
+    import gc
+    import weakref
+
+    model = ResolvedModel(BuiltinModel(32), "torch")
+    loaded = model.embedder()
+    again = ResolvedModel.of_embedder(loaded)
+    assert again.loaded is loaded and again.signature == model.signature
+    freed = weakref.ref(loaded)
+    gc.disable()
+    try:
+        del model, loaded, again
+        assert freed() is None
+    finally:
+        gc.enable()
+
+
 # ------------------------------------------------------------------------- the executor contract
 
 

@@ -240,7 +240,9 @@ class ModelEmbedder:
         if source is None:
             raise ModelError("a given embedder object is not loaded")
         row = engines.available_engine(model.engine)
-        self.model, self.source = model, source
+        # a copy that holds no embedder: no reference cycle, so the native runtime is freed as soon
+        # as the run drops it, never later by the cycle collector in whatever thread it then runs
+        self.model, self.source = copy.copy(model), source
         self.name, self.signature, self.space = row.name, model.signature, model.space
         self.input_size = source.input_size
         self.preprocess = source.preprocessing
