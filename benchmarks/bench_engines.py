@@ -41,7 +41,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common
 
-_ENGINES = ("openvino-bf16", "openvino", "onnx")
+
+def _cpu_engines() -> tuple[str, ...]:
+    """The ONNX-runtime engines (OpenVINO, ONNX Runtime), in ``auto``'s order (framepick.engines)."""
+    from framepick.engines import AUTO_CPU, engine
+
+    return tuple(name for name in AUTO_CPU if engine(name).runtime != "torch")
 
 
 def frames(n: int, size: int, seed: int = 3) -> np.ndarray:
@@ -77,24 +82,21 @@ def engine_threads_child(cores: int, n: int, size: int, repeat: int, export_dir:
     """In a process pinned to ``cores`` cores: each engine's images/s with the default
     thread count and with the machine's count."""
     from framepick._cpus import usable_cpus
-    from framepick.embed import OnnxEmbedder, OpenVinoEmbedder, available_engines
+    from framepick.engines import available_engines
+    from framepick.models.resolved import ResolvedModel
+    from framepick.models.sources import BuiltinModel
 
     pixels = frames(n, size)
     machine_cores = os.cpu_count() or 1
     out: dict[str, Any] = {"cores": cores, "usable_cpus": usable_cpus(), "engines": {}}
-    makers = {
-        "openvino-bf16": lambda t: OpenVinoEmbedder(size, threads=t, export_dir=export_dir, precision="bf16"),
-        "openvino": lambda t: OpenVinoEmbedder(size, threads=t, export_dir=export_dir),
-        "onnx": lambda t: OnnxEmbedder(size, threads=t, export_dir=export_dir),
-    }
     present = available_engines()
-    for name in _ENGINES:
+    for name in _cpu_engines():
         if name not in present:
             continue
         row: dict[str, Any] = {}
         counts = {"default": None} if cores >= machine_cores else {"default": None, "machine": machine_cores}
         for label, threads in counts.items():
-            embedder = makers[name](threads)
+            embedder = ResolvedModel(BuiltinModel(size), name, "cpu", export_dir).load(threads)
             row[f"{label}_threads"] = threads or usable_cpus()
             row[f"{label}_images_per_sec"] = _best_rate(embedder.embed, pixels, 1, repeat)
             del embedder
@@ -159,7 +161,7 @@ def torch_compile_section(n: int, size: int, repeat: int, batch: int = 32) -> di
         reference = eager.embed(pixels[:batch])
         row: dict[str, Any] = {"eager_images_per_sec": _best_rate(eager.embed, pixels, batch, repeat)}
         compiled = TorchEmbedder(size, "cpu", precision=precision)
-        compiled._model = torch.compile(compiled._model)
+        compiled.runner.module = torch.compile(compiled.runner.module)  # type: ignore[attr-defined]
         start = time.perf_counter()
         first = compiled.embed(pixels[:batch])
         row["compiled_first_call_sec"] = time.perf_counter() - start

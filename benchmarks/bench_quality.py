@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.clips, args.frames, width, height, size = 1, 40, 320, 180, 64
     from framepick import discover
     from framepick.embed import ENGINES
+    from framepick.engines import ENGINES as DECLARED
     from framepick.select import covering_radius, select
 
     sources = discover(common.make_input("clips", args.clips, args.frames, width, height))
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
         with av.open(str(s.path)) as c:
             counts.append(sum(1 for _ in c.decode(video=0)))
     spaces: dict[str, tuple[np.ndarray, float]] = {"torch fp32 224": (ref, ref_sec)}
-    for engine in ("torch-bf16", "onnx", "openvino", "openvino-bf16"):
+    for engine in [e.name for e in DECLARED if e.name != "torch" and "cpu" in e.devices]:  # the CPU options
         if engine in ENGINES:
             spaces[f"{engine} {size}"] = embed_all(sources, engine, size)
     sizes = (160, 128) if not args.smoke else (48,)

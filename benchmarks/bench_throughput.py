@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> dict:
                     else np.stack([np.asarray(Image.fromarray(p).resize((size, size), Image.BILINEAR)) for p in pixels])
                 )
                 for name in ENGINES:
-                    if name == "torch-fp16":
+                    if "cpu" not in ENGINES[name].devices:  # a CUDA-only engine (framepick.engines)
                         continue
                     levers.append((name, size, inference_only(create_embedder(name, size, "cpu"), resized[:320])))
             fig["inference_levers"] = [{"engine": e, "input_size": s, "images_per_sec": v} for e, s, v in levers]

@@ -11,31 +11,23 @@ import sys
 import time
 from pathlib import Path
 
-import framepick.embed as embed
 import framepick.pipeline as pipeline
 from framepick.cli import main
+from framepick.models.resolved import ModelEmbedder
 
 mode, marker = sys.argv[1], Path(sys.argv[2])
 
 if mode == "embed":
-    _create = embed.create_embedder
+    _embed = ModelEmbedder.embed
 
-    class Slow:
+    def slow(self, pixels):  # type: ignore[no-untyped-def]
         """Whatever engine the run picks, made slow: every batch touches MARKER and sleeps."""
+        vectors = _embed(self, pixels)
+        marker.touch()
+        time.sleep(0.3)
+        return vectors
 
-        def __init__(self, inner: embed.Embedder) -> None:
-            self.inner = inner
-            self.name, self.dim, self.input_size, self.signature = (
-                inner.name, inner.dim, inner.input_size, inner.signature,
-            )  # fmt: skip
-
-        def embed(self, pixels):  # type: ignore[no-untyped-def]
-            vectors = self.inner.embed(pixels)
-            marker.touch()
-            time.sleep(0.3)
-            return vectors
-
-    embed.create_embedder = lambda *a, **k: Slow(_create(*a, **k))  # type: ignore[assignment]
+    ModelEmbedder.embed = slow  # type: ignore[method-assign]
 elif mode == "write":
     _write_files = pipeline._write_files
 

@@ -136,8 +136,8 @@ print("usable", usable_cpus(), "engine", e.name, "threads", threads, "torch", to
 @pytest.mark.parametrize(
     ("engine", "threads"),
     [
-        ("onnx", "e._session.get_session_options().intra_op_num_threads"),
-        ("openvino", "e._request.get_compiled_model().get_property('INFERENCE_NUM_THREADS')"),
+        ("onnx", "e.runner.session.get_session_options().intra_op_num_threads"),
+        ("openvino", "e.runner.request.get_compiled_model().get_property('INFERENCE_NUM_THREADS')"),
         ("torch", "torch.get_num_threads()"),
     ],
 )

@@ -117,14 +117,14 @@ def test_config_keys() -> None:
     ],
 )
 def test_bf16_needs_real_bf16_hardware(monkeypatch: pytest.MonkeyPatch, flags: set[str], expected: bool) -> None:
-    import framepick.embed as embed
+    import framepick.engines as engines
 
-    monkeypatch.setattr(embed, "_cpu_flags", lambda: flags)
-    embed.cpu_has_bf16.cache_clear()
+    monkeypatch.setattr(engines, "_cpu_flags", lambda: flags)
+    engines.cpu_has_bf16.cache_clear()
     try:
-        assert embed.cpu_has_bf16() is expected
+        assert engines.cpu_has_bf16() is expected
     finally:
-        embed.cpu_has_bf16.cache_clear()
+        engines.cpu_has_bf16.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -140,10 +140,10 @@ def test_bf16_needs_real_bf16_hardware(monkeypatch: pytest.MonkeyPatch, flags: s
 def test_auto_prefers_the_fastest_engine_present(
     monkeypatch: pytest.MonkeyPatch, present: tuple[str, ...], expected: str
 ) -> None:
-    import framepick.embed as embed
+    import framepick.engines as engines
 
-    monkeypatch.setattr(embed, "available_engines", lambda: dict.fromkeys(present, TorchEmbedder))
-    monkeypatch.setattr(embed, "_cuda_available", lambda: False)
+    monkeypatch.setattr(engines, "available_engines", lambda: {n: engines.engine(n) for n in present})
+    monkeypatch.setattr(engines, "cuda_available", lambda: False)
     assert resolve_engine("auto", "auto") == expected
     assert resolve_engine("torch", "auto") == "torch"
 
@@ -164,18 +164,21 @@ def test_auto_falls_through_to_the_next_engine_that_loads(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """An installed runtime that fails to start does not fail the run: auto takes the next one."""
-    import framepick.embed as embed
+    import framepick.engines as engines
+    from framepick.models import runtimes
 
-    def broken(**kwargs: object) -> embed.Embedder:
-        raise RuntimeError("plugin refused")
+    class Broken:
+        def load(self, *args: object) -> runtimes.Runner:
+            raise RuntimeError("plugin refused")
 
-    engines = {"openvino-bf16": broken, "openvino": broken, "torch": TorchEmbedder}
-    monkeypatch.setattr(embed, "available_engines", lambda: engines)
-    monkeypatch.setattr(embed, "_cuda_available", lambda: False)
+    present = {n: engines.engine(n) for n in ("openvino-bf16", "openvino", "torch")}
+    monkeypatch.setattr(engines, "available_engines", lambda: present)
+    monkeypatch.setattr(engines, "cuda_available", lambda: False)
+    monkeypatch.setitem(runtimes.RUNTIMES, "openvino", Broken())
     with caplog.at_level("WARNING", logger="framepick"):
         got = create_embedder("auto", 64, "cpu")
     assert got.name == "torch"
     assert sum("could not load" in r.getMessage() for r in caplog.records) == 2
-    engines["torch"] = broken
+    monkeypatch.setitem(runtimes.RUNTIMES, "torch", Broken())
     with pytest.raises(ModelError, match="no embedding engine could load: openvino-bf16: plugin refused"):
         create_embedder("auto", 64, "cpu")

@@ -489,7 +489,7 @@ def test_rerun_with_other_selection_settings_decodes_and_embeds_nothing(scenes_i
 
 
 def test_fully_cached_rerun_never_loads_the_model(scenes_input: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import framepick.embed as embed
+    from framepick.models.resolved import ModelEmbedder
 
     cache = tmp_path / "cache"
     framepick.run(cfg(scenes_input, tmp_path / "o1", cache, **{"stopping_condition.n_samples": 10}))
@@ -497,7 +497,7 @@ def test_fully_cached_rerun_never_loads_the_model(scenes_input: Path, tmp_path: 
     def no_model(*args: object, **kw: object) -> None:
         raise AssertionError("a fully cached rerun must not load the model")
 
-    monkeypatch.setattr(embed, "create_embedder", no_model)
+    monkeypatch.setattr(ModelEmbedder, "__init__", no_model)
     again = framepick.run(cfg(scenes_input, tmp_path / "o2", cache, **{"stopping_condition.n_samples": 20}))
     assert again.report["counts"]["frames_from_cache"] == 125
 

@@ -31,9 +31,12 @@ import framepick  # noqa: E402
 from framepick import load_config  # noqa: E402
 from framepick.config import RayConfig  # noqa: E402
 from framepick.discover import scan_input  # noqa: E402
-from framepick.distributed import ModelSpec, embed_sources_ray  # noqa: E402
+from framepick.distributed import embed_sources_ray  # noqa: E402
 from framepick.embed import SourceFrames, embed_sources  # noqa: E402
+from framepick.engines import ENGINE_NAMES, available_engines  # noqa: E402
 from framepick.errors import ConfigError, ModelError  # noqa: E402
+from framepick.models.resolved import ResolvedModel  # noqa: E402
+from framepick.models.sources import BuiltinModel  # noqa: E402
 from framepick.sequences import SequenceLayout  # noqa: E402
 from media import FakeEmbedder, frame_folder, scene_frame, scene_video  # noqa: E402
 
@@ -227,11 +230,15 @@ def test_same_source_frames_as_embed_sources(
 
 
 def test_model_that_does_not_load_fails_the_run(kill_marker: Path, media_input: Path) -> None:
-    """A model that cannot load in the actors is the ModelError a local run raises, not a
-    Ray error about a dead actor."""
+    """A model that cannot load in the actors (the driver resolved an engine this machine does
+    not have) is the ModelError a local run raises, not a Ray error about a dead actor."""
+    missing = [name for name in ENGINE_NAMES if name not in available_engines()]
+    if not missing:
+        pytest.skip("every engine is available here")
     sources = scan_input(media_input / "long").sources
-    with pytest.raises(ModelError, match="no-such-engine"):
-        embed_sources_ray(sources, ModelSpec(engine="no-such-engine", input_size=32), RayConfig())
+    model = ResolvedModel(BuiltinModel(32), missing[0])
+    with pytest.raises(ModelError, match=f"embedding engine '{missing[0]}' is not available here"):
+        embed_sources_ray(sources, model, RayConfig())
 
 
 def test_run_equals_local(kill_marker: Path, media_input: Path, tmp_path: Path) -> None:
@@ -534,10 +541,11 @@ def test_decoding_task_returns_no_array_per_frame(media_input: Path) -> None:
     import pickle
 
     from framepick.distributed import _decode_job, _Piece
+    from framepick.scan import FrameRules
 
     source = next(s for s in scan_input(media_input).sources if s.name == "a.mp4")
     pieces = [_Piece(src=0, gen=0, part=0, source=source)]
-    results, pixels = _decode_job(7, pieces, 32, True, lambda i: i % 3 == 0, False)
+    results, pixels = _decode_job(7, pieces, FrameRules(32, embedding=True, embed_frame=lambda i: i % 3 == 0))
     frames = results[0].frames
     assert len(frames) == 60 and pixels.shape == (20, 32, 32, 3)
     assert all(f.pixels is None for f in frames)

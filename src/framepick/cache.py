@@ -6,7 +6,9 @@ One entry per source, keyed by the sha256 of
 - the source's kind and absolute path,
 - the identity of every file it reads (absolute path, size, ``st_mtime_ns``, ``st_mode``;
   a video has one file, a frame folder one per image),
-- the embedding engine's signature (model, input size, engine; see ``Embedder.signature``).
+- the run's resolved model signature (model, input size, the engine that really runs; see
+  :class:`~framepick.models.resolved.ResolvedModel`) and the stride mask, or, without a model,
+  the decode size (:meth:`framepick.scan.ScanRequest.cache_key`).
 
 An entry stores the *raw* (un-normalised) embeddings, the digests of the decoded pixels, the
 timestamps, the frame statistics (sharpness, luminance, contrast) and the per-frame and
@@ -15,6 +17,9 @@ cached source needs neither decoding nor the model. Entries are written atomical
 (a temporary file, then :func:`os.replace`) as soon as a source is complete, so a run killed
 mid-way keeps the sources already done. A changed file (size, modification time, or
 permissions) gets a new key and is decoded again; an unreadable entry is a miss.
+
+:class:`CachedExecutor` puts the cache in front of any executor: it loads the hits, has the
+inner executor scan the rest and stores what comes back, all under the one resolved identity.
 """
 
 from __future__ import annotations
@@ -22,17 +27,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._fsutil import atomic_open
 from ._log import logger
 from .discover import Source
-from .embed import SourceFrames
+from .scan import Executor, Progress, ScanRequest, SourceDone, SourceFrames
 
-__all__ = ["CACHE_VERSION", "EmbeddingCache", "default_cache_dir", "resolve_cache_dir"]
+if TYPE_CHECKING:
+    from .models.resolved import ResolvedModel
+
+__all__ = ["CACHE_VERSION", "CachedExecutor", "EmbeddingCache", "default_cache_dir", "resolve_cache_dir"]
 
 # 5: per-frame metadata (sharpness, luminance, contrast); 4: JPEG frames decoded at reduced scale,
 # their digest from the file bytes; 3: the embedded mask is stored; 2: FFmpeg's default error
@@ -144,3 +153,63 @@ class EmbeddingCache:
         except OSError as exc:
             logger.warning("cannot write the embedding cache at %s: %s", self.root, exc)
             return False
+
+
+class CachedExecutor:
+    """``inner`` with the embedding cache under ``root`` in front: the sources cached under the
+    request's key (the resolved model's signature and the stride mask) are loaded, the rest
+    are scanned by ``inner`` and stored as each completes (in a thread of its own: with many
+    small sources, writing them in the model's thread cost a sixth of the stage)."""
+
+    def __init__(self, inner: Executor, root: Path) -> None:
+        self.inner, self.root = inner, Path(root)
+        self._looked_up: tuple[ScanRequest, str, list[SourceFrames | None]] | None = None
+
+    @property
+    def loads_here(self) -> bool:
+        return self.inner.loads_here
+
+    def lookup(self, request: ScanRequest, model: ResolvedModel | None) -> list[SourceFrames | None]:
+        """Each source's cached result under ``model``'s identity, None where it is not cached
+        (kept for the :meth:`scan` of the same request and model that follows)."""
+        key = request.cache_key(model)
+        last = self._looked_up
+        if last is not None and last[0] is request and last[1] == key:
+            return last[2]
+        cache = EmbeddingCache(self.root, key)
+        found = [cache.load(source) for source in request.sources]
+        self._looked_up = (request, key, found)
+        return found
+
+    def missing(self, request: ScanRequest, model: ResolvedModel | None) -> list[int]:
+        """The sources not cached under ``model``'s identity: what scanning with it would decode."""
+        return [i for i, r in enumerate(self.lookup(request, model)) if r is None]
+
+    def scan(
+        self,
+        request: ScanRequest,
+        model: ResolvedModel | None,
+        on_source_done: SourceDone | None = None,
+        progress: Progress | None = None,
+    ) -> list[SourceFrames]:
+        cache = EmbeddingCache(self.root, request.cache_key(model))
+        results = list(self.lookup(request, model))
+        self._looked_up = None
+        todo = [i for i, r in enumerate(results) if r is None]
+        logger.info("cache %s: %d of %d sources cached", cache.root, len(results) - len(todo), len(results))
+        if not todo:
+            return [r for r in results if r is not None]
+        stored: list[Future[bool]] = []
+        with ThreadPoolExecutor(1, thread_name_prefix="framepick-cache") as writer:
+
+            def done(j: int, result: SourceFrames) -> None:
+                stored.append(writer.submit(cache.store, request.sources[todo[j]], result))
+                if on_source_done is not None:
+                    on_source_done(todo[j], result)
+
+            fresh = self.inner.scan(request.subset(todo), model, done, progress)
+        for future in stored:
+            future.result()  # a failure to write is logged by the cache; anything else is raised here
+        for i, result in zip(todo, fresh):
+            results[i] = result
+        return [r for r in results if r is not None]

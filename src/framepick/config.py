@@ -33,6 +33,7 @@ from ._accept import is_int as _is_int
 from ._accept import is_number as _is_number
 from ._accept import shown as _shown
 from ._accept import word as _word
+from .engines import ENGINE_NAMES, engine_help
 from .errors import ConfigError
 from .strategy_types import STRATEGIES_KEY, Diversity, Strategy, StrategyInput, check_input_files, parse_strategies
 from .values import BUILTIN_METADATA
@@ -322,15 +323,8 @@ class ModelConfig:
         default="auto", metadata=_about(_choice("auto", "cpu", "cuda"), "auto uses CUDA when available")
     )
     engine: str = field(
-        default="auto",
-        metadata=_about(
-            _choice("auto", "torch", "torch-bf16", "torch-fp16", "onnx", "openvino", "openvino-bf16"),
-            "inference engine: torch (fp32), torch-bf16 (CPUs with AVX-512 BF16 or AMX), torch-fp16 (CUDA), "
-            "onnx (ONNX Runtime), openvino (OpenVINO fp32, CPU), openvino-bf16 (OpenVINO, CPUs with bf16); "
-            "auto: on CUDA torch-fp16; on a CPU the first that is available and loads of openvino-bf16, "
-            "torch-bf16 (both only where the CPU has bf16 in hardware), openvino, onnx, torch",
-        ),
-    )
+        default="auto", metadata=_about(_choice("auto", *ENGINE_NAMES), engine_help())
+    )  # the engines are declared once, in framepick.engines
 
     path: str | None = field(
         default=None,

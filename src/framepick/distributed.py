@@ -1,7 +1,7 @@
 """``executor=ray``: decoding in Ray tasks, embedding in Ray actors, everything else on the driver.
 
-:func:`embed_sources_ray` returns exactly what :func:`framepick.embed.embed_sources` returns
-(one :class:`~framepick.embed.SourceFrames` per source, same order, same fields), so the
+:class:`RayExecutor` returns exactly what :class:`framepick.embed.LocalExecutor` returns
+(one :class:`~framepick.scan.SourceFrames` per source, same order, same fields), so the
 driver's checks, selection and writing do not know which executor ran.
 
 Where the work runs, and why:
@@ -19,10 +19,14 @@ Where the work runs, and why:
   are shipped (``embedding_frame_stride``).
 - **Embedding runs in actors** that load the model once: one per GPU (``ray.num_gpus_per_embedder``;
   -1: one GPU each where the cluster has GPUs), else one per node, whose engine uses that
-  node's cores as locally. The model is built in the actor from picklable settings
-  (:class:`ModelSpec`), or an embedder object given to ``framepick.run(embedder=...)`` is
-  pickled to them (its class by value when it comes from a module that is not installed,
-  such as a script or a test helper, so the workers need not have it). An actor reserves
+  node's cores as locally. The driver sends the run's resolved model
+  (:class:`~framepick.models.resolved.ResolvedModel`: the source and the engine ``auto``
+  became on the driver) and each actor loads exactly that engine; an actor on whose node
+  ``auto`` would be another engine, or that loads another signature, fails the run instead
+  of mixing two engines' embeddings. An embedder object given to
+  ``framepick.run(embedder=...)`` is pickled to them (its class by value when it comes from a
+  module that is not installed, such as a script or a test helper, so the workers need not
+  have it). An actor reserves
   one CPU, less where its node would then have no room for a decoding task beside its
   actors (a 1-CPU Ray: none), so that decoding can start on every node that has actors.
 - **Planning**: a long video is split at keyframes into chunks of about ``ray.chunk_frames``
@@ -60,62 +64,22 @@ from dataclasses import dataclass, field
 from functools import cache, partial
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from ._log import logger
-from .cache import resolve_cache_dir
 from .chunks import Chunk, ChunkDecodeError, ChunkMismatch, merge_chunks, plan_chunks, scan_chunk
-from .config import Config, RayConfig
-from .decode import DecodedFrame, decoder_for
+from .config import RayConfig
+from .decode import DecodedFrame
 from .discover import Source
-from .embed import Embedder, SourceFrames
 from .errors import ConfigError, DecodeError, ModelError
+from .models.resolved import Embedder, ModelSpec, ResolvedModel, resolve_model
+from .scan import FrameRules, Progress, ScanRequest, SourceDone, SourceFrames, SourceScan
 
-__all__ = ["ModelInfo", "ModelSpec", "embed_sources_ray"]
+__all__ = ["ModelInfo", "ModelSpec", "RayExecutor", "embed_sources_ray"]
 
 _RETRIES = 3  # attempts after a worker died (tasks) or an actor was lost
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """The configured model as picklable settings: each actor loads it itself, on its own node."""
-
-    engine: str = "auto"
-    input_size: int | None = 224  # None: a model.path model's own fixed size
-    device: str = "auto"
-    export_dir: Path | None = None  # where ONNX exports may be kept (unwritable there: in memory)
-    path: str | None = None  # model.path: your own model file
-    mean: tuple[float, float, float] | None = None
-    std: tuple[float, float, float] | None = None
-
-    @classmethod
-    def from_config(cls, config: Config) -> ModelSpec:
-        """The model ``config`` asks for, as :func:`framepick.pipeline` would load it."""
-        model = config.model
-        cache_root = resolve_cache_dir(config.cache_dir)
-        # absolute: the actors do not run in the driver's working directory
-        export_dir = cache_root.resolve() / "onnx" if cache_root is not None else None
-        path = None if model.path is None else str(Path(model.path).expanduser().resolve())
-        size = model.input_size if path is not None else model.size  # own models: none means the model's own
-        return cls(model.engine, size, model.device, export_dir, path, model.mean, model.std)
-
-    def create(self) -> Embedder:
-        """Load the model (in an actor)."""
-        from .embed import create_embedder, create_own_embedder
-
-        if self.path is not None:
-            return create_own_embedder(
-                self.path,
-                self.input_size,
-                self.engine,
-                self.device,
-                mean=self.mean,
-                std=self.std,
-                cache_dir=self.export_dir,
-            )
-        return create_embedder(self.engine, self.input_size, self.device, export_dir=self.export_dir)
 
 
 @dataclass(frozen=True)
@@ -173,33 +137,21 @@ class _PieceResult:
     redo: bool = False  # a chunk that could not be decoded as such: decode the whole source
 
 
-def _decoded(piece: _Piece, size: int | None, thumbnails: bool) -> tuple[list[DecodedFrame], str | None, bool]:
+def _decoded(piece: _Piece, rules: FrameRules) -> tuple[list[DecodedFrame], str | None, bool]:
     """A piece's frames, its source-level error and whether the whole source must be decoded instead."""
-    frames: list[DecodedFrame] = []
     if piece.chunk is not None:
         try:
-            return scan_chunk(piece.source, piece.chunk, size, thumbnails=thumbnails), None, False
+            return scan_chunk(piece.source, piece.chunk, rules.size, thumbnails=rules.thumbnails), None, False
         except ChunkDecodeError as exc:  # the source's own error, met by its last chunk: as the single pass
             return exc.frames, str(exc), False
         except (ChunkMismatch, DecodeError) as exc:
             logger.debug("%s, chunk %d: %s; decoding it whole", piece.source.name, piece.part, exc)
             return [], None, True
-    try:
-        for frame in decoder_for(piece.source).frames(piece.source, size, thumbnails=thumbnails):
-            frames.append(dataclasses.replace(frame, index=frame.index + piece.first) if piece.first else frame)
-    except DecodeError as exc:  # what embed._scan_one reports
-        return frames, str(exc), False
-    return frames, None, False
+    frames, error = SourceScan(piece.source, rules, piece.first).all()  # as every executor scans a source
+    return frames, error, False
 
 
-def _decode_job(
-    job: int,
-    pieces: list[_Piece],
-    size: int | None,
-    embedding: bool,
-    embed_frame: Callable[[int], bool] | None,
-    thumbnails: bool,
-) -> tuple[list[_PieceResult], np.ndarray]:
+def _decode_job(job: int, pieces: list[_Piece], rules: FrameRules) -> tuple[list[_PieceResult], np.ndarray]:
     """The body of a decoding task: the pieces' frames for the driver, their pixels for an actor.
 
     A frame whose pixels go to the model keeps, instead of them, ``job`` and its ``row`` in
@@ -209,19 +161,18 @@ def _decode_job(
     results: list[_PieceResult] = []
     pixels: list[np.ndarray] = []
     for piece in pieces:
-        frames, error, redo = _decoded(piece, size, thumbnails)
+        frames, error, redo = _decoded(piece, rules)
         shipped: list[_Shipped] = []
         for frame in frames:
-            wanted = embedding and frame.error is None and frame.pixels is not None
             fields = {f.name: getattr(frame, f.name) for f in _FRAME_FIELDS}
-            if wanted and (embed_frame is None or embed_frame(frame.index)):
+            if rules.to_model(frame):
                 pixels.append(frame.pixels)  # type: ignore[arg-type]
                 shipped.append(_Shipped(**fields, pixels=None, job=job, row=len(pixels) - 1))
             else:
                 shipped.append(_Shipped(**fields, pixels=None))
             frame.pixels = None  # the pixels live on only in ``pixels`` (skipped frames' are freed)
         results.append(_PieceResult(piece.src, piece.gen, piece.part, shipped, error, redo))
-    side = size or 0
+    side = rules.size or 0
     stacked = np.stack(pixels) if pixels else np.zeros((0, side, side, 3), np.uint8)
     return results, stacked
 
@@ -236,18 +187,25 @@ def _plan_job(source: Source, chunk_frames: int) -> list[Chunk]:
 
 
 class _EmbedActor:
-    """A model, loaded once per actor (and again by Ray after a restart)."""
+    """The run's resolved model, loaded once per actor (and again by Ray after a restart):
+    exactly the engine the driver resolved, or a failure where this node would resolve
+    ``auto`` otherwise or loads another signature."""
 
-    def __init__(self, model: bytes | ModelSpec, batch_size: int) -> None:
+    def __init__(self, model: bytes | ResolvedModel, batch_size: int) -> None:
         self.batch_size = batch_size
         self.failure: Exception | None = None
         try:
-            if isinstance(model, ModelSpec):
-                self.embedder = model.create()
-            else:
+            if isinstance(model, bytes):
                 from ray import cloudpickle
 
-                self.embedder = cloudpickle.loads(model)
+                model = cast(ResolvedModel, cloudpickle.loads(model))
+            model.check_here()
+            self.embedder = model.embedder()
+            if self.embedder.signature != model.signature:
+                raise ModelError(
+                    f"a Ray actor loaded {self.embedder.signature}, not the run's {model.signature}; "
+                    "set model.engine explicitly"
+                )
         except Exception as exc:  # raised by info(): the driver then fails with it, as a local run would
             self.failure = exc
 
@@ -319,25 +277,23 @@ def _local(module: ModuleType) -> bool:
     return not any(Path(file).resolve().is_relative_to(Path(r).resolve()) for r in roots)
 
 
-def _ship(embedder: Embedder) -> bytes | ModelSpec:
-    """An embedder object as actors receive it: framepick's own engines as settings (their
-    loaded runtimes do not pickle), anything else pickled, with the classes it is made of
-    by value where their modules are not installed, so workers need not have those modules."""
+def _ship(model: ResolvedModel) -> bytes | ResolvedModel:
+    """The run's model as actors receive it: a resolved source and engine as they are (the
+    loaded runtime stays here: each actor loads the same engine), an embedder object given to
+    the run pickled, with the classes it is made of by value where their modules are not
+    installed, so workers need not have those modules."""
+    embedder = model.given
+    if embedder is None:
+        return model
     from ray import cloudpickle
 
-    from .embed import OnnxEmbedder, OpenVinoEmbedder, TorchEmbedder
-
-    if isinstance(embedder, TorchEmbedder):
-        return ModelSpec(embedder.name, embedder.input_size, embedder.device.type)
-    if isinstance(embedder, (OnnxEmbedder, OpenVinoEmbedder)):
-        return ModelSpec(embedder.name, embedder.input_size, "cpu")
     found = (sys.modules.get(cls.__module__) for cls in type(embedder).__mro__)
     registered = set(cloudpickle.list_registry_pickle_by_value())  # the caller's own: left as they are
     local = {m for m in found if m is not None and m.__name__ not in registered and _local(m)}
     for module in local:
         cloudpickle.register_pickle_by_value(module)
     try:
-        return cloudpickle.dumps(embedder)
+        return cloudpickle.dumps(model)
     except Exception as exc:
         raise ModelError(
             f"executor=ray sends the embedder to its actors by pickling it, and {type(embedder).__name__} "
@@ -371,19 +327,6 @@ class _State:
     done: bool = False
 
 
-@dataclass
-class _Options:
-    """embed_sources' keyword arguments, as the driver loop uses them."""
-
-    batch_size: int
-    progress: Callable[[int], None] | None
-    on_source_done: Callable[[int, SourceFrames], None] | None
-    embed_frame: Callable[[int], bool] | None
-    thumbnails: bool
-    decode_size: int | None
-    on_model: Callable[[ModelInfo], None] | None
-
-
 class _Driver:
     """Submits planning and decoding tasks, hands pixels to the actors, assembles the results.
 
@@ -392,9 +335,20 @@ class _Driver:
     """
 
     def __init__(
-        self, ray: Any, sources: Sequence[Source], model: bytes | ModelSpec | None, settings: RayConfig, opts: _Options
+        self,
+        ray: Any,
+        request: ScanRequest,
+        model: ResolvedModel | None,
+        settings: RayConfig,
+        on_source_done: SourceDone | None,
+        progress: Progress | None,
     ) -> None:
-        self.ray, self.sources, self.model, self.settings, self.opts = ray, sources, model, settings, opts
+        self.ray, self.sources, self.settings = ray, request.sources, settings
+        self.rules, self.batch_size = request.rules(model), request.batch_size
+        self.on_source_done, self.progress = on_source_done, progress
+        self.expected = model.signature if model is not None else None  # what every actor must load
+        self.shipped = _ship(model) if model is not None else None  # what each actor gets
+        sources = self.sources
         self.plan_task, self.decode_task, self.actor_class = _remote(ray)
         self.states = [_State() for _ in sources]
         self.results: list[SourceFrames | None] = [None] * len(sources)
@@ -432,7 +386,7 @@ class _Driver:
     # -- setup and teardown
 
     def _start_actors(self) -> None:
-        if self.model is None:
+        if self.shipped is None:
             return
         count, gpus, cpus = _actor_layout(self.ray, self.settings)
         options = {
@@ -442,24 +396,23 @@ class _Driver:
             "max_task_retries": _RETRIES,
             "scheduling_strategy": "SPREAD",
         }
-        self.actors = [
-            self.actor_class.options(**options).remote(self.model, self.opts.batch_size) for _ in range(count)
-        ]
+        self.actors = [self.actor_class.options(**options).remote(self.shipped, self.batch_size) for _ in range(count)]
         self.load = [0] * count
 
     def _await_model(self) -> None:
         if not self.actors:
             return
         infos: list[ModelInfo] = [self._get(a.info.remote()) for a in self.actors]
-        if len({i.signature for i in infos}) > 1:
-            seen = ", ".join(sorted({i.signature for i in infos}))
-            raise ModelError(f"the embedding actors loaded different engines ({seen}); set model.engine explicitly")
+        other = sorted({i.signature for i in infos} - {self.expected})
+        if other:  # never one run with two engines' embeddings (actors check this themselves too)
+            raise ModelError(
+                f"the embedding actors loaded {', '.join(other)}, not the run's {self.expected}; "
+                "set model.engine explicitly"
+            )
         self.info = infos[0]
         logger.info(
             "embedding engine: %s (%s) in %d Ray actor(s)", self.info.name, self.info.signature, len(self.actors)
         )
-        if self.opts.on_model is not None:
-            self.opts.on_model(self.info)
 
     def _stop(self) -> None:
         """Cancel what is still out and kill the actors: after an interrupt or a failure nothing
@@ -545,11 +498,7 @@ class _Driver:
             else:
                 job, pieces = self.jobs, self._next_pieces()
                 self.jobs += 1
-                size = self.info.input_size if self.info is not None else self.opts.decode_size
-                embed_frame, thumbnails = self.opts.embed_frame, self.opts.thumbnails
-                meta, pixels = self.decode_task.options(num_returns=2, **options).remote(
-                    job, pieces, size, self.info is not None, embed_frame, thumbnails
-                )
+                meta, pixels = self.decode_task.options(num_returns=2, **options).remote(job, pieces, self.rules)
                 self._track(meta, partial(self._decoded, job, pixels), task=True)
             self.in_flight += 1
 
@@ -624,8 +573,8 @@ class _Driver:
                 continue
             n = len(piece.frames) if piece.gen == 0 else max(0, len(piece.frames) - state.reported)
             state.reported += n
-            if n and self.opts.progress is not None:
-                self.opts.progress(n)
+            if n and self.progress is not None:
+                self.progress(n)
         for src in dict.fromkeys(piece.src for piece in results):
             state = self.states[src]
             complete = state.parts is not None and len(state.got) == state.parts
@@ -661,13 +610,13 @@ class _Driver:
         self.results[src] = result
         if error:
             logger.debug("%s", error)  # the checks report it
-        if self.opts.on_source_done is not None:
-            self.opts.on_source_done(src, result)
+        if self.on_source_done is not None:
+            self.on_source_done(src, result)
 
     def _assemble(self, frames: list[_Shipped], error: str | None) -> SourceFrames:
-        """The source's :class:`SourceFrames`, exactly as ``embed_sources`` fills it."""
+        """The source's :class:`SourceFrames`, exactly as the local executor fills it."""
         dim = self.info.dim if self.info is not None else 0
-        result = SourceFrames(np.zeros((0, dim), np.float32), [], [], [], error=error)
+        result = SourceFrames.empty(dim, error)
         rows: list[np.ndarray] = []
         mask: list[bool] = []
         stats = []
@@ -731,9 +680,40 @@ def _actor_layout(ray: Any, settings: RayConfig) -> tuple[int, float, float]:
     return count, each, max(0.0, min(1.0, min(room, default=0.0)))
 
 
+class RayExecutor:
+    """The executor of ``executor=ray`` (see the module's docstring for where what runs, and why).
+
+    ``settings``: the ``ray.*`` keys. Models load in the actors, never here (``loads_here`` is
+    false): each actor loads exactly the run's resolved model. ``progress(n)`` is called as
+    each task's frames are in, and ``on_source_done`` in the order sources complete, which is
+    not necessarily theirs.
+    """
+
+    loads_here = False
+
+    def __init__(self, settings: RayConfig | None = None) -> None:
+        self.settings = settings if settings is not None else RayConfig()
+
+    def scan(
+        self,
+        request: ScanRequest,
+        model: ResolvedModel | None,
+        on_source_done: SourceDone | None = None,
+        progress: Progress | None = None,
+    ) -> list[SourceFrames]:
+        ray = _import_ray()
+        if not request.sources:
+            return []
+        with _connected(ray, self.settings) as owned:
+            _check_fits(ray, self.settings, can_grow=not owned)
+            driver = _Driver(ray, request, model, self.settings, on_source_done, progress)
+            driver.owned = owned
+            return driver.run()
+
+
 def embed_sources_ray(
     sources: Sequence[Source],
-    model: Embedder | ModelSpec | None,
+    model: Embedder | ModelSpec | ResolvedModel | None,
     settings: RayConfig | None = None,
     *,
     batch_size: int = 32,
@@ -742,27 +722,20 @@ def embed_sources_ray(
     embed_frame: Callable[[int], bool] | None = None,
     thumbnails: bool = False,
     decode_size: int | None = None,
-    on_model: Callable[[ModelInfo], None] | None = None,
 ) -> list[SourceFrames]:
-    """:func:`framepick.embed.embed_sources` on Ray: the same results, decoded in tasks and
-    embedded in actors (see the module's docstring for where what runs, and why).
+    """:func:`framepick.embed.embed_sources` on Ray: :class:`RayExecutor` for a list of sources.
 
-    ``model``: the settings the actors load the model from, an embedder object (pickled to
-    them), or None (precomputed embeddings: frames are scanned, nothing is embedded).
-    ``settings``: the ``ray.*`` keys. ``on_model(info)`` is called once the actors have loaded
-    the model, before any ``on_source_done``: with ``model`` settings, what ``auto`` became
-    is only known then (the cache must be keyed by it). The other arguments are
-    ``embed_sources``'s; ``progress(n)`` is called as each task's frames are in, and
-    ``on_source_done`` in the order sources complete, which is not necessarily theirs.
+    ``model``: the settings of the model (resolved here, on the driver, and loaded exactly so
+    by the actors), a resolved model, an embedder object (pickled to the actors), or None
+    (precomputed embeddings: frames are scanned, nothing is embedded). The other arguments
+    are ``embed_sources``'s.
     """
-    ray = _import_ray()
-    settings = settings if settings is not None else RayConfig()
-    opts = _Options(batch_size, progress, on_source_done, embed_frame, thumbnails, decode_size, on_model)
-    if not sources:
-        return []
-    with _connected(ray, settings) as owned:
-        _check_fits(ray, settings, can_grow=not owned)
-        shipped = model if model is None or isinstance(model, ModelSpec) else _ship(model)
-        driver = _Driver(ray, sources, shipped, settings, opts)
-        driver.owned = owned
-        return driver.run()
+    if isinstance(model, ModelSpec):
+        resolved: ResolvedModel | None = resolve_model(model, load=False)
+    elif model is None or isinstance(model, ResolvedModel):
+        resolved = model
+    else:
+        resolved = ResolvedModel.of_embedder(model)
+    limit = sys.maxsize if thumbnails else 0
+    request = ScanRequest(sources, decode_size, embed_frame, thumbnail_limit=limit, batch_size=batch_size)
+    return RayExecutor(settings).scan(request, resolved, on_source_done, progress)

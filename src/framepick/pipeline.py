@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,16 +15,17 @@ import numpy as np
 from ._linalg import row_blocks
 from ._log import capture_log, logger
 from ._version import __version__
-from .cache import EmbeddingCache, resolve_cache_dir
+from .cache import CachedExecutor, resolve_cache_dir
 from .checks import CheckResult, run_checks
 from .clips import write_clips
 from .config import Config, config_to_dict, config_to_yaml
 from .datapool import Datapool, open_datapool, run_record
 from .discover import Discovery, Source, scan_input
-from .embed import Embedder, SourceFrames, embed_sources, embedder_signature
+from .embed import Embedder, LocalExecutor, SourceFrames
 from .embeddings_csv import embeddings_for_table
 from .errors import InputError, NoCandidatesError
 from .export import write_exports
+from .models.resolved import ModelSpec, ResolvedModel, resolve_model
 from .report import CandidateFrames, ReportInputs, plan_layout, plots, write_report
 from .results import (
     CANDIDATES_NPZ,
@@ -42,6 +43,7 @@ from .results import (
     StrategyResults,
     WriteSection,
 )
+from .scan import Executor, ScanRequest
 from .select import Selection, select
 from .sequences import SequenceLayout, Sequences, make_sequences, sequence_embeddings
 from .strategies import (
@@ -214,7 +216,7 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
             seq_emb = sequence_embeddings(table.embeddings, sequences, embedded=table.embedded if strided else None)
 
         with _timed(timings, "select"):
-            chosen = _select(config, sources, table, sequences, seq_emb, pool, lambda: _model(config, embedder or used))
+            chosen = _select(config, sources, table, sequences, seq_emb, pool, lambda: _model(used))
         scanned = {(i, k): uri for i, r in enumerate(results) for k, uri in r.thumbnails.items()}
         staged = _Staged(
             config, sources, table, checks, sequences, seq_emb, chosen, pool, scanned,
@@ -295,33 +297,23 @@ def _select(
     return _Chosen(outcome.selection, outcome, values)
 
 
-def _model(config: Config, loaded: Embedder | None) -> Embedder | None:
-    """The run's model for query images: the one already loaded, else loaded now (a fully
-    cached run has none yet); None when the run uses precomputed embeddings."""
-    if loaded is not None or config.embeddings is not None:
-        return loaded
-    from .distributed import ModelSpec  # the configured model as settings, as the Ray actors load it
-
-    return ModelSpec.from_config(config).create()
+def _model(model: ResolvedModel | None) -> Embedder | None:
+    """The run's model for query images: the one the run resolved (and so the engine its
+    embeddings came from), loaded now if the scan did not (a fully cached run); None when the
+    run uses precomputed embeddings."""
+    return model.embedder() if model is not None else None
 
 
 def _pool_signature(config: Config, embedder: Embedder | None) -> str:
     """The embedding space a datapool is tied to: the model and its input size (not the engine:
     every engine computes the same model), or the precomputed embeddings. A model.path file
     is its hash, input size and mean/std, so a pool made with one file refuses another."""
-    from .embed import OwnModelEmbedder, own_model
-
-    model = config.model
     if config.embeddings is not None:
         space = "precomputed embeddings"
-    elif isinstance(embedder, OwnModelEmbedder):
-        space = embedder.space
     elif embedder is not None:
-        space = f"embedder {embedder.name} at {embedder.input_size} px"
-    elif model.path is not None:
-        space = own_model(model.path, model.input_size, model.engine, model.device, model.mean, model.std).space
+        space = ResolvedModel.of_embedder(embedder).space
     else:
-        space = f"{config.model.name} at {config.model.size} px"
+        space = ModelSpec.from_config(config.model).space
     return space if config.normalize_embeddings else space + ", not normalised"
 
 
@@ -345,108 +337,78 @@ def _layout(config: Config) -> SequenceLayout:
     return SequenceLayout(config.selected_sequence_length, config.embedding_frame_stride)
 
 
-def _signature(config: Config, embedder: Embedder | None) -> str:
-    """What the cached scan results depend on besides the files: the engine, and the stride mask
-    (a model.path file: its hash, input size, mean/std and engine, read without loading it)."""
-    from .embed import own_model
-
-    if config.embeddings is not None:
-        return f"scan-only/{config.model.size}"  # JPEG statistics depend on the decode scale
-    model = config.model
-    if embedder is not None:
-        signature = embedder.signature
-    elif model.path is not None:
-        signature = own_model(model.path, model.input_size, model.engine, model.device, model.mean, model.std).signature
-    else:
-        signature = embedder_signature(model.engine, model.size, model.device) or model.engine
-    return signature + _layout(config).key
-
-
 def _decode_and_embed(
     config: Config, sources: list[Source], tick: Callable[[int], None] | None, given: Embedder | None = None
-) -> tuple[list[SourceFrames], int, dict[str, int], Embedder | None]:
-    """Per-source results from the cache where possible, scanning and embedding the rest.
+) -> tuple[list[SourceFrames], int, dict[str, int], ResolvedModel | None]:
+    """Per-source results: resolve the model (before any cache lookup), build the scan request,
+    and have the executor (behind the cache) scan what is not cached.
 
-    The model is only loaded when some source is not cached, and never with precomputed
-    ``embeddings``; with ``executor=ray`` it is loaded by the Ray actors instead of here
-    (:mod:`framepick.distributed`), and the cache, written here, is keyed by what they loaded.
-    Returns the results, the embedding dimension, the work counts and the embedder (None
-    when none was loaded here).
+    With ``executor=ray`` the model is loaded by the Ray actors, not here. Returns the
+    results, the embedding dimension, the work counts and the resolved model (None with
+    precomputed ``embeddings``: no model runs).
     """
-    model = config.model
     cache_root = resolve_cache_dir(config.cache_dir)
-    cache = EmbeddingCache(cache_root, _signature(config, given)) if cache_root is not None else None
-    results: list[SourceFrames | None] = [cache.load(s) if cache else None for s in sources]
-    todo = [i for i, r in enumerate(results) if r is None]
-    work = {
-        "sources_from_cache": len(sources) - len(todo),
-        "frames_from_cache": sum(r.n_frames for r in results if r is not None),
-        "frames_decoded": 0,
-        "frames_embedded": 0,
-    }
-    if cache is not None:
-        logger.info("cache %s: %d of %d sources cached", cache.root, work["sources_from_cache"], len(sources))
-    embedder = given if config.embeddings is None else None  # precomputed embeddings: no model runs
-    on_ray = config.executor == "ray"
-    if todo and embedder is None and not on_ray:
-        embedder = _model(config, None)
-        expected = embedder.signature + _layout(config).key if embedder is not None else None
-        if cache is not None and expected is not None and expected != cache.signature:
-            # auto's first engine would not load and another one did: store under what ran
-            cache = EmbeddingCache(cache_root, expected)  # type: ignore[arg-type]
-    if todo:
+    executor = _executor(config, cache_root)
+    request = _scan_request(config, sources)
+    model = _resolve(config, given, request, executor, cache_root)
+    if not isinstance(executor, CachedExecutor) or executor.missing(request, model):
         plots.preload()  # the report's matplotlib import overlaps decoding and embedding
-
-        # Cache entries are written by a thread of their own: with many small sources (loose
-        # images) writing them in the model's thread cost a sixth of the stage.
-        writer = ThreadPoolExecutor(1, thread_name_prefix="framepick-cache")
-        stored: list[Future[bool]] = []
-
-        def done(j: int, result: SourceFrames) -> None:
-            work["frames_decoded"] += result.n_frames
-            work["frames_embedded"] += int(result.embedded.sum())
-            if cache is not None:
-                stored.append(writer.submit(cache.store, sources[todo[j]], result))
-
-        if embedder is not None:
-            logger.info("embedding engine: %s (%s)", embedder.name, embedder.signature)
-        chosen = [sources[i] for i in todo]
-        layout = _layout(config)
-        embeds = layout.embeds if layout.strided else None
-        options: dict[str, Any] = {"batch_size": model.batch_size, "progress": tick, "on_source_done": done}
-        options.update(embed_frame=embeds, thumbnails=_thumbnails_while_scanning(chosen), decode_size=model.size)
-
-        def rekey(info: Any) -> None:  # Ray: store under what the actors loaded (auto resolves there)
-            nonlocal cache
-            if cache is not None and info.signature + layout.key != cache.signature:
-                cache = EmbeddingCache(cache.root.parent, info.signature + layout.key)
-
-        with writer:
-            if on_ray:
-                from .distributed import ModelSpec, embed_sources_ray
-
-                spec = embedder if embedder is not None or config.embeddings else ModelSpec.from_config(config)
-                fresh = embed_sources_ray(chosen, spec, config.ray, on_model=rekey, **options)
-            else:
-                fresh = embed_sources(chosen, embedder, **options)
-        for future in stored:
-            future.result()  # a failure to write is logged by the cache; anything else is raised here
-        for i, result in zip(todo, fresh):
-            results[i] = result
-    final = [r for r in results if r is not None]
-    dim = 0 if config.embeddings is not None else embedder.dim if embedder is not None else final[0].embeddings.shape[1]
-    return final, int(dim), work, embedder
+    fresh: dict[int, SourceFrames] = {}
+    final = executor.scan(request, model, fresh.__setitem__, tick)
+    work = {
+        "sources_from_cache": len(sources) - len(fresh),
+        "frames_from_cache": sum(r.n_frames for i, r in enumerate(final) if i not in fresh),
+        "frames_decoded": sum(r.n_frames for r in fresh.values()),
+        "frames_embedded": sum(int(r.embedded.sum()) for r in fresh.values()),
+    }
+    loaded = model.loaded if model is not None else None
+    dim = 0 if model is None else loaded.dim if loaded is not None else final[0].embeddings.shape[1]
+    return final, int(dim), work, model
 
 
-_SCAN_THUMBNAILS = 2_000  # image frames up to which the scan keeps every thumbnail (about 3 kB each)
+def _executor(config: Config, cache_root: Path | None) -> Executor:
+    """The configured executor, behind the embedding cache when there is one."""
+    if config.executor == "ray":
+        from .distributed import RayExecutor
+
+        inner: Executor = RayExecutor(config.ray)
+    else:
+        inner = LocalExecutor()
+    return CachedExecutor(inner, cache_root) if cache_root is not None else inner
 
 
-def _thumbnails_while_scanning(sources: list[Source]) -> bool:
-    """Whether the scan keeps a thumbnail of every image frame: the report shows one for every
-    candidate up to its hover limit, and making it from the decoded picture costs far less
-    than reading the file again in the write stage. Bounded, so memory stays small."""
-    images = sum(len(s.files) for s in sources if s.kind != "video")
-    return 0 < images <= _SCAN_THUMBNAILS
+def _scan_request(config: Config, sources: list[Source]) -> ScanRequest:
+    layout = _layout(config)
+    return ScanRequest(
+        sources,
+        decode_size=config.model.size,
+        embed_frame=layout.embeds if layout.strided else None,
+        embed_key=layout.key,
+        thumbnail_limit=_SCAN_THUMBNAILS,
+        batch_size=config.model.batch_size,
+    )
+
+
+def _resolve(
+    config: Config, given: Embedder | None, request: ScanRequest, executor: Executor, cache_root: Path | None
+) -> ResolvedModel | None:
+    """The run's model, resolved once before any cache lookup (the rule:
+    :mod:`framepick.models.resolved`); None with precomputed embeddings."""
+    if config.embeddings is not None:
+        return None
+    if given is not None:
+        return ResolvedModel.of_embedder(given)
+    spec = ModelSpec.from_config(config.model, cache_root)
+    if isinstance(executor, CachedExecutor):
+        cached = executor
+        return resolve_model(spec, lambda m: bool(cached.missing(request, m)), load=executor.loads_here)
+    return resolve_model(spec, load=executor.loads_here)
+
+
+# The scan keeps every image frame's thumbnail up to this many image frames (about 3 kB each):
+# the report shows one for every candidate up to its hover limit, and making it from the
+# decoded picture costs far less than reading the file again in the write stage.
+_SCAN_THUMBNAILS = 2_000
 
 
 def _nothing_found(config: Config, skipped: dict[str, str]) -> str:
