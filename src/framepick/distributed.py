@@ -285,8 +285,9 @@ def _ship(model: ResolvedModel) -> bytes | ResolvedModel:
     embedder = model.given
     if embedder is None:
         return model
-    from ray import cloudpickle
+    from ray import cloudpickle as untyped
 
+    cloudpickle: Any = untyped  # ray's copy of cloudpickle has no type hints
     found = (sys.modules.get(cls.__module__) for cls in type(embedder).__mro__)
     registered = set(cloudpickle.list_registry_pickle_by_value())  # the caller's own: left as they are
     local = {m for m in found if m is not None and m.__name__ not in registered and _local(m)}

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -182,7 +182,7 @@ _Message = _Frame | _SourceEnd | _Failed | _Done
 _PREFETCH_THREADS = 4  # loose images decoded ahead at once (Pillow releases the GIL)
 
 
-def _scan_all(sources: Sequence[Source], rules: FrameRules, out: queue.Queue, stop: threading.Event) -> None:
+def _scan_all(sources: Sequence[Source], rules: FrameRules, out: queue.Queue[Any], stop: threading.Event) -> None:
     """Producer thread: every frame of every source, then the source's end, in order.
 
     Loose images (a source each) are decoded a few sources ahead in a thread pool: one at a
@@ -219,7 +219,7 @@ def _scan_all(sources: Sequence[Source], rules: FrameRules, out: queue.Queue, st
         out.put(_Done())
 
 
-def _messages(out: queue.Queue) -> Iterator[_Frame | _SourceEnd]:
+def _messages(out: queue.Queue[Any]) -> Iterator[_Frame | _SourceEnd]:
     while True:
         item: _Message = out.get()
         if isinstance(item, _Done):
@@ -305,7 +305,7 @@ def _stream(
     sources, batch_size, rules = request.sources, request.batch_size, request.rules(model)
     embedder = model.embedder() if model is not None else None
     batcher = _Batcher(len(sources), embedder, rules, batch_size, progress, on_source_done)
-    out: queue.Queue = queue.Queue(maxsize=4 * batch_size)
+    out: queue.Queue[Any] = queue.Queue(maxsize=4 * batch_size)
     stop = threading.Event()
     worker = threading.Thread(target=_scan_all, args=(sources, rules, out, stop), daemon=True)
     worker.start()

@@ -174,9 +174,10 @@ def _no_cuda_driver() -> bool:
     Asking PyTorch costs its import (about 2 s) and a driver probe; a run on a CPU machine
     whose ONNX export is cached needs neither.
     """
-    if sys.platform.startswith("linux"):
+    platform: str = sys.platform  # a plain str: the checker would narrow sys.platform to this machine's
+    if platform.startswith("linux"):
         return not os.path.exists("/proc/driver/nvidia/version")
-    return sys.platform == "darwin"
+    return platform == "darwin"
 
 
 @functools.cache

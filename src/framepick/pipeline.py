@@ -617,7 +617,9 @@ def _write_files(
         if dump is not None:
             dump.finish()
     clips = write_clips(out, run.sources, run.table, run.selected_rows) if cfg.export_clips else None
-    exports = write_exports(out, cfg, summary.sequences, run.selection.indices, clips)  # after the frames and clips
+    exports = write_exports(
+        out, cfg, summary.sequences, run.selection.indices.tolist(), clips
+    )  # after the frames and clips
     write_lines(out / "log.txt", log_lines)
     record = RunReport(summary, report, WriteSection(clips, exports))
     written = record.to_json()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -63,13 +64,16 @@ class ConvBN(nn.Module):
         bn = self.bn
         if not isinstance(bn, nn.BatchNorm2d):
             return
-        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        var, mean = bn.running_var, bn.running_mean
+        assert var is not None and mean is not None, "batch norm without running statistics"
+        scale = bn.weight / torch.sqrt(var + bn.eps)
         conv = self.conv
-        fused = nn.Conv2d(
-            conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, 0, groups=conv.groups, bias=True
-        )
+        kernel = cast("tuple[int, int]", conv.kernel_size)
+        stride = cast("tuple[int, int]", conv.stride)
+        fused = nn.Conv2d(conv.in_channels, conv.out_channels, kernel, stride, 0, groups=conv.groups, bias=True)
+        assert fused.bias is not None
         fused.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
-        fused.bias.copy_(bn.bias - bn.running_mean * scale)
+        fused.bias.copy_(bn.bias - mean * scale)
         self.conv, self.bn = fused, nn.Identity()
 
 

@@ -82,6 +82,9 @@ class OnnxRuntimeAdapter:
 
 
 class _OpenVinoRunner:
+    batch: int | None
+    path: Path | None
+
     def __init__(self, request: Any, batch: int, path: Path | None) -> None:
         self.request, self.batch, self.path = request, batch, path
 
@@ -127,8 +130,8 @@ class OpenVinoAdapter:
 
 
 class _TorchRunner:
-    batch = None
-    path = None
+    batch: int | None = None
+    path: Path | None = None
 
     def __init__(self, module: Any, device: Any, dtype: Any, label: str) -> None:
         self.module, self.device, self.dtype, self.label = module, device, dtype, label

@@ -159,10 +159,11 @@ def export_onnx(module: Any, sample: Any) -> bytes:
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            # a file object works too (the stubs name paths only)
             torch.onnx.export(
                 module,
                 (sample,),
-                buffer,
+                buffer,  # type: ignore[arg-type]
                 input_names=["pixels"],
                 output_names=["features"],
                 dynamic_axes={"pixels": {0: "batch"}, "features": {0: "batch"}},
@@ -364,7 +365,7 @@ class TorchScriptFile(_ModelFileSource):
         try:
             with warnings.catch_warnings():  # PyTorch deprecates TorchScript, which still loads and runs
                 warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated", DeprecationWarning)
-                module = torch.jit.load(str(self.file.path), map_location=device).eval()
+                module = torch.jit.load(str(self.file.path), map_location=device).eval()  # type: ignore[no-untyped-call]
         except Exception as exc:
             raise ModelError(f"PyTorch cannot load TorchScript model '{name}': {error_cause(exc)}") from None
         schema = getattr(getattr(module, "forward", None), "schema", None)
