@@ -179,60 +179,88 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
     timings: dict[str, float] = {}
     with capture_log() as log_lines:
         with _timed(timings, "discover"):
-            found = scan_input(input_dir, exclude=output_dir)
-            sources = found.sources
-        for name, reason in found.skipped.items():
-            logger.warning("skipped %s: %s", name, reason)
-        if not sources:
-            raise InputError(_nothing_found(config, found.skipped))
-        logger.info("%d sources", len(sources))
-
+            found = _discover(config, input_dir, output_dir)
+        sources = found.sources
         check_value_files(config.selection.strategies, config.metadata, config.scores)  # before hours of decoding
         pool = open_datapool(config.datapool, _pool_signature(config, embedder)) if config.datapool else None
         with _timed(timings, "decode_embed"):
             tick = (lambda n: progress("embed", n, None)) if progress else None
             results, dim, work, used = _decode_and_embed(config, sources, tick, embedder)
             table = build_table(sources, results, dim)
-
         with _timed(timings, "checks"):
-            checks = run_checks(
-                sources,
-                results,
-                table,
-                corruptness_check=config.enable_corruptness_check,
-                remove_duplicates=config.remove_exact_duplicates,
-            )
-        if not checks.usable.any():
-            raise NoCandidatesError(_nothing_usable(config, sources, results))
-        if config.embeddings is not None:
-            table.embeddings = embeddings_for_table(config.embeddings, table.names, checks.usable)
-            table.embedded = table.decoded.copy()  # every decoded frame has its row from the file
-        if config.normalize_embeddings:
-            _normalize(table.embeddings)
-
+            checks = _checks(config, sources, results, table)
         with _timed(timings, "sequences"):
-            sequences = make_sequences(table.source, table.index, checks.usable, config.selected_sequence_length)
-            strided = _layout(config).strided
-            seq_emb = sequence_embeddings(table.embeddings, sequences, embedded=table.embedded if strided else None)
-
+            sequences, seq_emb = _sequences(config, table, checks)
         with _timed(timings, "select"):
             chosen = _select(config, sources, table, sequences, seq_emb, pool, lambda: _model(used))
-        scanned = {(i, k): uri for i, r in enumerate(results) for k, uri in r.thumbnails.items()}
-        staged = _Staged(
-            config, sources, table, checks, sequences, seq_emb, chosen, pool, scanned,
-            embedding_rows=table.csv_rows(checks.usable),
-            selected_rows=sequences.rows[chosen.selection.indices],
-        )  # fmt: skip
+        staged = _stage(config, sources, table, checks, sequences, seq_emb, chosen, pool, results)
         summary = _summarize(staged, timings, work, found)
         candidates = _candidates(staged)
         logger.info(summary.stopping.message)
-
         with _timed(timings, "write"):
             record, report = write_staged(
                 output_dir, lambda out: _write_files(out, staged, summary, candidates, log_lines)
             )
             _add_to_pool(staged, summary)
     return staged.result(record, report, candidates, timings)
+
+
+def _discover(config: Config, input_dir: Path, output_dir: Path) -> Discovery:
+    """The sources under ``input_dir`` (never the output folder), with what was skipped logged."""
+    found = scan_input(input_dir, exclude=output_dir)
+    for name, reason in found.skipped.items():
+        logger.warning("skipped %s: %s", name, reason)
+    if not found.sources:
+        raise InputError(_nothing_found(config, found.skipped))
+    logger.info("%d sources", len(found.sources))
+    return found
+
+
+def _checks(config: Config, sources: list[Source], results: list[SourceFrames], table: FrameTable) -> CheckResult:
+    """The corruptness and duplicate checks; then the table's embeddings as selection reads them
+    (precomputed ``embeddings`` joined by frame name, normalised when configured)."""
+    checks = run_checks(
+        sources,
+        results,
+        table,
+        corruptness_check=config.enable_corruptness_check,
+        remove_duplicates=config.remove_exact_duplicates,
+    )
+    if not checks.usable.any():
+        raise NoCandidatesError(_nothing_usable(config, sources, results))
+    if config.embeddings is not None:
+        table.embeddings = embeddings_for_table(config.embeddings, table.names, checks.usable)
+        table.embedded = table.decoded.copy()  # every decoded frame has its row from the file
+    if config.normalize_embeddings:
+        _normalize(table.embeddings)
+    return checks
+
+
+def _sequences(config: Config, table: FrameTable, checks: CheckResult) -> tuple[Sequences, np.ndarray]:
+    """The candidate sequences and their mean embeddings (strided: over the embedded frames)."""
+    sequences = make_sequences(table.source, table.index, checks.usable, config.selected_sequence_length)
+    strided = _layout(config).strided
+    return sequences, sequence_embeddings(table.embeddings, sequences, embedded=table.embedded if strided else None)
+
+
+def _stage(
+    config: Config,
+    sources: list[Source],
+    table: FrameTable,
+    checks: CheckResult,
+    sequences: Sequences,
+    seq_emb: np.ndarray,
+    chosen: _Chosen,
+    pool: Datapool | None,
+    results: list[SourceFrames],
+) -> _Staged:
+    """What the summary and the write stage read, each fact computed once."""
+    scanned = {(i, k): uri for i, r in enumerate(results) for k, uri in r.thumbnails.items()}
+    return _Staged(
+        config, sources, table, checks, sequences, seq_emb, chosen, pool, scanned,
+        embedding_rows=table.csv_rows(checks.usable),
+        selected_rows=sequences.rows[chosen.selection.indices],
+    )  # fmt: skip
 
 
 @dataclass
