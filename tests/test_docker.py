@@ -270,8 +270,9 @@ def test_build_time_python_matches_the_package(
     """The ``python -c`` steps import names the package has, and the model they export is the
     one a run in the container loads: the default input size, in the folder the image's cache
     (ENV) gives."""
-    from framepick.distributed import ModelSpec
+    from framepick.cache import resolve_cache_dir
     from framepick.embed import OnnxEmbedder
+    from framepick.models.resolved import ModelSpec
 
     snippets = [words[2] for _, commands in _runs(dockerfile) for words in commands if words[:2] == ["python", "-c"]]
     assert snippets
@@ -294,7 +295,7 @@ def test_build_time_python_matches_the_package(
                 exports.append(args)
     _container_env(monkeypatch, dockerfile)
     config = load_config(overrides={"input_dir": "/input", "output_dir": "/output", "stopping_condition.n_samples": 1})
-    spec = ModelSpec.from_config(config)
+    spec = ModelSpec.from_config(config.model, resolve_cache_dir(config.cache_dir))  # as pipeline._resolve does
     assert exports == [[spec.input_size, spec.export_dir]]
 
 
