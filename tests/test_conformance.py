@@ -247,6 +247,23 @@ def ffmpeg_notices(path: Path) -> bool:
     return any(f.is_corrupt for threads in (False, True) for f in tolerant_decode(path, threads))
 
 
+def drop_packets(full: Path, path: Path, dropped: tuple[int, ...]) -> Path:
+    """A remux of ``full`` without the packets at ``dropped`` (decode order), none of them a keyframe."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(full)) as src, av.open(str(path), "w") as dst:
+        stream = src.streams.video[0]
+        out = dst.add_stream_from_template(stream)
+        for i, packet in enumerate(src.demux(stream)):
+            if packet.dts is None:
+                continue
+            if i in dropped:
+                assert not packet.is_keyframe
+                continue
+            packet.stream = out
+            dst.mux(packet)
+    return path
+
+
 def only_source(folder: Path) -> Source:
     (source,) = discover(folder)
     assert source.kind == "video"
@@ -503,20 +520,7 @@ def test_dropped_packets_flag_the_frames_after_the_gap(ext: str, tmp_path: Path)
     full = write_clip(
         tmp_path / f"full.{ext}", "libx264", width=128, height=96, options=x264("keyint=20:scenecut=0:bframes=0")
     )
-    path = tmp_path / "in" / f"dropped.{ext}"
-    path.parent.mkdir()
-    dropped = (7, 27)
-    with av.open(str(full)) as src, av.open(str(path), "w") as dst:
-        stream = src.streams.video[0]
-        out = dst.add_stream_from_template(stream)
-        for i, packet in enumerate(src.demux(stream)):
-            if packet.dts is None:
-                continue
-            if i in dropped:
-                assert not packet.is_keyframe
-                continue
-            packet.stream = out
-            dst.mux(packet)
+    path = drop_packets(full, tmp_path / "in" / f"dropped.{ext}", (7, 27))
     reference = plain_decode(path)
     assert len(reference) == 38
     steps = np.diff([f.pts for f in reference])

@@ -23,7 +23,7 @@ from framepick.checks import run_checks
 from framepick.embed import embed_sources
 from framepick.table import build_table
 from media import FakeEmbedder, normal_scheduling, scene_frame
-from test_conformance import decode_to_end, flagged, only_source, plain_decode
+from test_conformance import decode_to_end, drop_packets, flagged, only_source, plain_decode
 
 # Frame slots with some left out: 30 frames in 33 slots (gaps before frames 1, 8 and 18).
 SLOTS = [s for s in range(33) if s not in (1, 9, 20)]
@@ -138,22 +138,6 @@ def test_run_over_intact_files_with_gaps_lists_nothing_and_reports_the_gaps(
         assert gaps[source]["before"] == {f"{stem}-{i:02d}-{ext}.png": n for i, n in at.items()}
 
 
-def _drop_packets(full: Path, path: Path, dropped: tuple[int, ...]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(full)) as src, av.open(str(path), "w") as dst:
-        stream = src.streams.video[0]
-        out = dst.add_stream_from_template(stream)
-        for i, packet in enumerate(src.demux(stream)):
-            if packet.dts is None:
-                continue
-            if i in dropped:
-                assert not packet.is_keyframe
-                continue
-            packet.stream = out
-            dst.mux(packet)
-    return path
-
-
 @pytest.mark.parametrize(("container", "bframes"), [("mp4", 0), ("mkv", 0), ("avi", 0), ("mp4", 3), ("mov", 3)])
 def test_lost_h264_reference_frames_damage_the_repaired_picture(container: str, bframes: int, tmp_path: Path) -> None:
     """Packets of reference frames left out of an H.264 stream: FFmpeg flags nothing and decodes
@@ -170,7 +154,7 @@ def test_lost_h264_reference_frames_damage_the_repaired_picture(container: str, 
     # P-frames are the references here (no B-pyramid); one in each GOP, followed by a non-key packet
     refs = [i for i, (pts, key) in enumerate(packets[:-1]) if kind[pts] == "P" and not packets[i + 1][1]]
     dropped = (next(i for i in refs if i > 4), next(i for i in refs if i > 24))
-    path = _drop_packets(full, tmp_path / "in" / f"lost.{container}", dropped)
+    path = drop_packets(full, tmp_path / "in" / f"lost.{container}", dropped)
     reference = plain_decode(path)
     frames, problem = decode_to_end(only_source(path.parent))
     assert problem is None and [f.index for f in frames] == list(range(len(reference)))
@@ -185,7 +169,7 @@ def test_lost_packets_of_other_codecs_are_gaps_not_damage(tmp_path: Path) -> Non
     cannot tell it from a dropped frame slot, so it reports the gap and calls nothing damaged."""
     full = _write(tmp_path / "full.webm", "libvpx-vp9", list(range(40)), Fraction(1, 25), deadline="realtime",
                   **{"cpu-used": "8", "g": "20"})  # fmt: skip
-    path = _drop_packets(full, tmp_path / "in" / "lost.webm", (7,))
+    path = drop_packets(full, tmp_path / "in" / "lost.webm", (7,))
     source = only_source(path.parent)
     results = embed_sources([source], FakeEmbedder())
     check = run_checks([source], results, build_table([source], results, FakeEmbedder.dim))
