@@ -43,6 +43,7 @@ __all__ = [
     "KEYS",
     "Config",
     "Key",
+    "LightlyConfig",
     "ModelConfig",
     "RayConfig",
     "Rule",
@@ -129,6 +130,21 @@ def _optional_int(low: int, high: int) -> Callable[[Any], Any]:
         return int(value) if _is_int(value) and low <= value <= high else _REJECT
 
     return accept
+
+
+def _floats(low: float, high: float, *, open_low: bool = False) -> Rule:
+    """A number in [low, high] (``open_low``: above ``low``)."""
+    left = "(" if open_low else "["
+
+    def accept(value: Any) -> Any:
+        if not _is_number(value) or value > high or value < low or (open_low and value == low):
+            return _REJECT
+        return float(value)
+
+    return Rule(f"a number in {left}{low}, {high}]", accept)
+
+
+_PROB = _floats(0.0, 1.0)
 
 
 def _gpus(value: Any) -> Any:
@@ -405,6 +421,117 @@ class RayConfig:
         _check_fields(self, "ray.")
 
 
+# ----------------------------------------------------------------------------- training (Lightly's lightly.* block)
+# Lightly's names and, where they suit a CPU, its defaults (docs/training.md lists both).
+
+
+@dataclass(frozen=True)
+class LoaderConfig:
+    """lightly.loader: how frames are batched for training."""
+
+    batch_size: int = field(
+        default=16,
+        metadata=_about(_ints(2, 4096), "frames per training batch (two augmented views each; Lightly's default 16)"),
+    )
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "lightly.loader.")
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """lightly.trainer: how long training runs."""
+
+    max_epochs: int = field(
+        default=5,
+        metadata=_about(
+            _ints(1, 100_000),
+            "training epochs over the frame sample (Lightly: 100; framepick: 5, minutes on a laptop CPU, "
+            "fine-tuning from ImageNet weights)",
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "lightly.trainer.")
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """lightly.optimizer: SGD with momentum 0.9."""
+
+    lr: float = field(
+        default=0.01,
+        metadata=_about(
+            _floats(0.0, 10.0, open_low=True),
+            "SGD learning rate (Lightly: 1.0 from scratch; framepick: 0.01, small enough not to erase the ImageNet "
+            "features it starts from)",
+        ),
+    )
+    weight_decay: float = field(
+        default=1e-5, metadata=_about(_floats(0.0, 1.0), "SGD weight decay (L2 penalty; Lightly's default)")
+    )
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "lightly.optimizer.")
+
+
+@dataclass(frozen=True)
+class CriterionConfig:
+    """lightly.criterion: the NT-Xent loss."""
+
+    temperature: float = field(
+        default=0.5,
+        metadata=_about(_floats(0.0, 100.0, open_low=True), "NT-Xent temperature (Lightly's default)"),
+    )
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "lightly.criterion.")
+
+
+@dataclass(frozen=True)
+class CollateConfig:
+    """lightly.collate: the training resolution and the augmentations (SimCLR's)."""
+
+    input_size: int = field(
+        default=64,
+        metadata=_about(_ints(32, 1024), "square training resolution of the augmented crops (Lightly's default)"),
+    )
+    cj_prob: float = field(default=0.8, metadata=_about(_PROB, "probability of colour jitter"))
+    cj_strength: float = field(
+        default=1.0, metadata=_about(_floats(0.0, 10.0), "scales the four colour jitter strengths below")
+    )
+    cj_bright: float = field(default=0.7, metadata=_about(_floats(0.0, 10.0), "colour jitter: brightness"))
+    cj_contrast: float = field(default=0.7, metadata=_about(_floats(0.0, 10.0), "colour jitter: contrast"))
+    cj_sat: float = field(default=0.7, metadata=_about(_floats(0.0, 10.0), "colour jitter: saturation"))
+    cj_hue: float = field(default=0.2, metadata=_about(_floats(0.0, 0.5), "colour jitter: hue"))
+    min_scale: float = field(
+        default=0.15,
+        metadata=_about(_floats(0.0, 1.0, open_low=True), "smallest random crop, as a share of the frame's area"),
+    )
+    random_gray_scale: float = field(default=0.2, metadata=_about(_PROB, "probability of turning a view grey"))
+    gaussian_blur: float = field(default=0.5, metadata=_about(_PROB, "probability of Gaussian blur"))
+    vf_prob: float = field(default=0.0, metadata=_about(_PROB, "probability of a vertical flip"))
+    hf_prob: float = field(default=0.5, metadata=_about(_PROB, "probability of a horizontal flip"))
+    rr_prob: float = field(default=0.0, metadata=_about(_PROB, "probability of a random 90-degree rotation"))
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "lightly.collate.")
+
+
+@dataclass(frozen=True)
+class LightlyConfig:
+    """Lightly's ``lightly`` block: training settings, read with ``enable_training=true``."""
+
+    loader: LoaderConfig = field(default_factory=LoaderConfig, metadata={"group": LoaderConfig})
+    trainer: TrainerConfig = field(default_factory=TrainerConfig, metadata={"group": TrainerConfig})
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig, metadata={"group": OptimizerConfig})
+    criterion: CriterionConfig = field(default_factory=CriterionConfig, metadata={"group": CriterionConfig})
+    collate: CollateConfig = field(default_factory=CollateConfig, metadata={"group": CollateConfig})
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "lightly.")
+
+
 @dataclass(frozen=True)
 class Config:
     """A whole run's settings, validated when built; field order is the order keys are listed in."""
@@ -477,6 +604,31 @@ class Config:
         ),
     )
     ray: RayConfig = field(default_factory=RayConfig, metadata={"group": RayConfig})
+    enable_training: bool = field(
+        default=False,
+        metadata=_about(
+            BOOL,
+            "fine-tune the embedding model on a sample of the input's frames (SimCLR, lightly.* keys) before "
+            'embedding, and embed with it; writes checkpoints/ (pip install "framepick[train]")',
+        ),
+    )
+    checkpoint: str | None = field(
+        default=None,
+        metadata=_about(
+            OPTIONAL_PATH,
+            "a checkpoints/lightly_epoch_N.ckpt of an earlier training run: embed with its weights (with "
+            "enable_training: train on from them); none: the ImageNet weights",
+        ),
+    )
+    training_max_frames: int = field(
+        default=2_000,
+        metadata=_about(
+            _ints(1, _LIMIT),
+            "frames training samples (seeded, spread over the whole input) at most; every frame is still decoded "
+            "once for the sample",
+        ),
+    )
+    lightly: LightlyConfig = field(default_factory=LightlyConfig, metadata={"group": LightlyConfig})
     cache_dir: str | None = field(
         default="auto",
         metadata=_about(
@@ -536,6 +688,7 @@ class Config:
                 f"export_format={self.export_format} needs something to hand over: set dump_dataset=true "
                 "(the frames) and/or export_clips=true (the clips)"
             )
+        _check_training(self)
         if self.method == "random" and (self.selection.strategies is not None or self.datapool is not None):
             raise ConfigError(
                 "method=random cannot be combined with selection.strategies or datapool: "
@@ -581,6 +734,20 @@ def check_stopping(stop: StoppingCondition, length: int, diversity: Diversity | 
             f"invalid value for 'stopping_condition.n_samples': {n_samples} is not a multiple of "
             f"selected_sequence_length={length}; nearest valid values: " + " or ".join(str(v) for v in options)
         )
+
+
+def _check_training(config: Config) -> None:
+    """Training and checkpoints are the built-in network's; precomputed embeddings run no model."""
+    trained = "enable_training=true" if config.enable_training else "checkpoint" if config.checkpoint else None
+    if trained is None:
+        return
+    if config.model.path is not None:
+        raise ConfigError(
+            f"{trained} trains or loads the built-in EfficientNet-Lite0, not model.path: remove one of them "
+            "(a trained model's ONNX file is itself a model.path)"
+        )
+    if config.embeddings is not None:
+        raise ConfigError(f"{trained} needs a model to run, but embeddings= gives precomputed ones: remove one of them")
 
 
 def _check_strategy_files(config: Config) -> None:

@@ -41,3 +41,7 @@ class ModelError(FramepickError):
 
 class OutputError(FramepickError):
     """The output folder cannot be written or is not a framepick run."""
+
+
+class TrainingError(FramepickError):
+    """Training cannot run or failed (too few frames for a batch, the lightly package missing, a diverged loss)."""

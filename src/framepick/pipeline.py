@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +58,7 @@ from .strategies import (
 )
 from .table import FrameTable, build_table
 from .thumbnails import ScannedFirst, source_thumbnails
+from .train import TRAINING_PREFIX, TrainedFiles
 from .write import (
     DumpPass,
     short_gil_slices,
@@ -182,27 +185,81 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
             found = _discover(config, input_dir, output_dir)
         sources = found.sources
         check_value_files(config.selection.strategies, config.metadata, config.scores)  # before hours of decoding
-        pool = open_datapool(config.datapool, _pool_signature(config, embedder)) if config.datapool else None
-        with _timed(timings, "decode_embed"):
-            tick = (lambda n: progress("embed", n, None)) if progress else None
-            results, dim, work, used = _decode_and_embed(config, sources, tick, embedder)
-            table = build_table(sources, results, dim)
-        with _timed(timings, "checks"):
-            checks = _checks(config, sources, results, table)
-        with _timed(timings, "sequences"):
-            sequences, seq_emb = _sequences(config, table, checks)
-        with _timed(timings, "select"):
-            chosen = _select(config, sources, table, sequences, seq_emb, pool, lambda: _model(used))
-        staged = _stage(config, sources, table, checks, sequences, seq_emb, chosen, pool, results)
-        summary = _summarize(staged, timings, work, found)
-        candidates = _candidates(staged)
-        logger.info(summary.stopping.message)
-        with _timed(timings, "write"):
-            record, report = write_staged(
-                output_dir, lambda out: _write_files(out, staged, summary, candidates, log_lines)
+        with _training(config, sources, output_dir, timings, progress) as trained:
+            checkpoint = str(trained.checkpoint) if trained is not None else config.checkpoint
+            pool = (
+                open_datapool(config.datapool, _pool_signature(config, embedder, checkpoint))
+                if config.datapool
+                else None
             )
-            _add_to_pool(staged, summary)
+            with _timed(timings, "decode_embed"):
+                tick = (lambda n: progress("embed", n, None)) if progress else None
+                results, dim, work, used = _decode_and_embed(config, sources, tick, embedder, checkpoint)
+                table = build_table(sources, results, dim)
+            result = _after_embedding(
+                config, sources, results, table, dim, work, used, pool, found, timings, log_lines, output_dir, trained
+            )
+    return result
+
+
+def _after_embedding(
+    config: Config,
+    sources: list[Source],
+    results: list[SourceFrames],
+    table: FrameTable,
+    dim: int,
+    work: dict[str, int],
+    used: ResolvedModel | None,
+    pool: Datapool | None,
+    found: Discovery,
+    timings: dict[str, float],
+    log_lines: list[str],
+    output_dir: Path,
+    trained: TrainedFiles | None,
+) -> RunResult:
+    """The stages after decoding and embedding: checks, sequences, select, summarize, write."""
+    with _timed(timings, "checks"):
+        checks = _checks(config, sources, results, table)
+    with _timed(timings, "sequences"):
+        sequences, seq_emb = _sequences(config, table, checks)
+    with _timed(timings, "select"):
+        chosen = _select(config, sources, table, sequences, seq_emb, pool, lambda: _model(used))
+    staged = _stage(config, sources, table, checks, sequences, seq_emb, chosen, pool, results)
+    summary = _summarize(staged, timings, work, found, trained)
+    candidates = _candidates(staged)
+    logger.info(summary.stopping.message)
+    with _timed(timings, "write"):
+        record, report = write_staged(
+            output_dir, lambda out: _write_files(out, staged, summary, candidates, log_lines, trained)
+        )
+        _add_to_pool(staged, summary)
     return staged.result(record, report, candidates, timings)
+
+
+@contextmanager
+def _training(
+    config: Config, sources: list[Source], output_dir: Path, timings: dict[str, float], progress: Progress | None
+) -> Iterator[TrainedFiles | None]:
+    """With ``enable_training``: train before embedding (framepick.train) into a hidden folder of
+    ``output_dir`` that the write stage copies to ``checkpoints/``; the folder goes when the run
+    ends, however it ends (an interrupted run leaves nothing that looks finished)."""
+    if not config.enable_training:
+        yield None
+        return
+    from .train import train
+
+    work = output_dir / f"{TRAINING_PREFIX}{os.getpid()}"
+    initial = None
+    if config.checkpoint is not None:  # train on from an earlier checkpoint
+        from .models.checkpoint import read_checkpoint
+
+        initial = read_checkpoint(config.checkpoint).backbone
+    try:
+        with _timed(timings, "train"):
+            trained = train(config, sources, work, progress, initial)
+        yield trained
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _discover(config: Config, input_dir: Path, output_dir: Path) -> Discovery:
@@ -332,7 +389,7 @@ def _model(model: ResolvedModel | None) -> Embedder | None:
     return model.embedder() if model is not None else None
 
 
-def _pool_signature(config: Config, embedder: Embedder | None) -> str:
+def _pool_signature(config: Config, embedder: Embedder | None, checkpoint: str | None = None) -> str:
     """The embedding space a datapool is tied to: the model and its input size (not the engine:
     every engine computes the same model), or the precomputed embeddings. A model.path file
     is its hash, input size and mean/std, so a pool made with one file refuses another."""
@@ -341,7 +398,7 @@ def _pool_signature(config: Config, embedder: Embedder | None) -> str:
     elif embedder is not None:
         space = ResolvedModel.of_embedder(embedder).space
     else:
-        space = ModelSpec.from_config(config.model).space
+        space = ModelSpec.from_config(config.model, checkpoint=checkpoint).space
     return space if config.normalize_embeddings else space + ", not normalised"
 
 
@@ -366,7 +423,11 @@ def _layout(config: Config) -> SequenceLayout:
 
 
 def _decode_and_embed(
-    config: Config, sources: list[Source], tick: Callable[[int], None] | None, given: Embedder | None = None
+    config: Config,
+    sources: list[Source],
+    tick: Callable[[int], None] | None,
+    given: Embedder | None = None,
+    checkpoint: str | None = None,
 ) -> tuple[list[SourceFrames], int, dict[str, int], ResolvedModel | None]:
     """Per-source results: resolve the model (before any cache lookup), build the scan request,
     and have the executor (behind the cache) scan what is not cached.
@@ -378,7 +439,7 @@ def _decode_and_embed(
     cache_root = resolve_cache_dir(config.cache_dir)
     executor = _executor(config, cache_root)
     request = _scan_request(config, sources)
-    model = _resolve(config, given, request, executor, cache_root)
+    model = _resolve(config, given, request, executor, cache_root, checkpoint)
     if not isinstance(executor, CachedExecutor) or executor.missing(request, model):
         plots.preload()  # the report's matplotlib import overlaps decoding and embedding
     fresh: dict[int, SourceFrames] = {}
@@ -418,7 +479,12 @@ def _scan_request(config: Config, sources: list[Source]) -> ScanRequest:
 
 
 def _resolve(
-    config: Config, given: Embedder | None, request: ScanRequest, executor: Executor, cache_root: Path | None
+    config: Config,
+    given: Embedder | None,
+    request: ScanRequest,
+    executor: Executor,
+    cache_root: Path | None,
+    checkpoint: str | None = None,
 ) -> ResolvedModel | None:
     """The run's model, resolved once before any cache lookup (the rule:
     :mod:`framepick.models.resolved`); None with precomputed embeddings."""
@@ -426,7 +492,7 @@ def _resolve(
         return None
     if given is not None:
         return ResolvedModel.of_embedder(given)
-    spec = ModelSpec.from_config(config.model, cache_root)
+    spec = ModelSpec.from_config(config.model, cache_root, checkpoint)
     if isinstance(executor, CachedExecutor):
         cached = executor
         return resolve_model(spec, lambda m: bool(cached.missing(request, m)), load=executor.loads_here)
@@ -530,7 +596,9 @@ def _counts(run: _Staged, work: dict[str, int]) -> Counts:
     )
 
 
-def _summarize(run: _Staged, timings: dict[str, float], work: dict[str, int], found: Discovery) -> RunSummary:
+def _summarize(
+    run: _Staged, timings: dict[str, float], work: dict[str, int], found: Discovery, trained: TrainedFiles | None = None
+) -> RunSummary:
     """The run's summary, from each stage's section, once the selection is done."""
     cfg, table, sel = run.config, run.table, run.selection
     frames = np.bincount(table.source, minlength=len(run.sources))
@@ -554,6 +622,7 @@ def _summarize(run: _Staged, timings: dict[str, float], work: dict[str, int], fo
         sequences=_sequence_entries(run),
         strategies=StrategyResults(**strategy),
         datapool=DatapoolSection(**pool) if pool is not None else None,
+        training=trained.section if trained is not None else None,
     )
 
 
@@ -619,7 +688,12 @@ def _write_tables(out: Path, run: _Staged, summary: RunSummary, candidates: Cand
 
 
 def _write_files(
-    out: Path, run: _Staged, summary: RunSummary, candidates: Candidates, log_lines: list[str]
+    out: Path,
+    run: _Staged,
+    summary: RunSummary,
+    candidates: Candidates,
+    log_lines: list[str],
+    trained: TrainedFiles | None = None,
 ) -> tuple[RunReport, dict[str, Any]]:
     """Every output into ``out`` (the staging folder), report.json last, serialised once from the
     stages' sections; returns them and it.
@@ -648,6 +722,10 @@ def _write_files(
     exports = write_exports(
         out, cfg, summary.sequences, run.selection.indices.tolist(), clips
     )  # after the frames and clips
+    if trained is not None:
+        (out / "checkpoints").mkdir()
+        for path in (trained.checkpoint, trained.onnx):
+            shutil.copyfile(path, out / "checkpoints" / path.name)
     write_lines(out / "log.txt", log_lines)
     record = RunReport(summary, report, WriteSection(clips, exports))
     written = record.to_json()

@@ -59,6 +59,7 @@ __all__ = [
     "SourceInfo",
     "Stopping",
     "StrategyResults",
+    "TrainingSection",
     "WriteSection",
     "about",
     "declared_keys",
@@ -440,6 +441,39 @@ class DatapoolSection:
     items_after: int = field(metadata=about("its items after this run"))
 
 
+@dataclass(frozen=True)
+class TrainingSection:
+    """With ``enable_training=true``: what the training stage did (framepick.train)."""
+
+    method: str = field(
+        metadata=about("the self-supervised method (`SimCLR`, the lightly package's loss, head and augmentations)")
+    )
+    device: str = field(metadata=about("where it trained: `cpu` or `cuda`"))
+    mixed_precision: bool = field(metadata=about("whether it trained in mixed precision (float16 autocast, on CUDA)"))
+    frames_usable: int = field(
+        metadata=about("usable frames found (undecodable, damaged and duplicate frames left out as the checks do)")
+    )
+    frames_trained: int = field(metadata=about("frames trained on: a seeded sample of at most `training_max_frames`"))
+    epochs: int = field(metadata=about("epochs (`lightly.trainer.max_epochs`)"))
+    steps: int = field(metadata=about("optimizer steps in all"))
+    batch_size: int = field(metadata=about("frames per batch (`lightly.loader.batch_size`); two views each"))
+    input_size: int = field(metadata=about("training resolution (`lightly.collate.input_size`)"))
+    lr: float = field(metadata=about("learning rate (`lightly.optimizer.lr`)"))
+    seed: int = field(metadata=about("the seed of the sample, the shuffles and the augmentations"))
+    loss: list[float] = field(metadata=about("mean NT-Xent loss per epoch (`plots/training_loss.png` draws it)"))
+    final_loss: float = field(metadata=about("the last epoch's mean loss"))
+    sample_sec: float = field(metadata=about("seconds spent decoding and sampling the frames"))
+    train_sec: float = field(metadata=about("seconds spent training"))
+    frames_per_sec: float | None = field(metadata=about("frames trained per second (two views each)"))
+    checkpoint: str = field(metadata=about("the checkpoint, relative to `output_dir` (give it as `checkpoint=`)"))
+    onnx: str = field(
+        metadata=about("the trained network as an ONNX file `model.path` takes, relative to `output_dir`")
+    )
+    weights_sha256: str = field(
+        metadata=about("SHA-256 of the trained backbone's weights: the model's identity for the cache and the datapool")
+    )
+
+
 # report.json's keys, top to bottom, up to the later stages' (which go where their `at` says):
 # (key, the RunSummary field holding it: a section with a field of that name, or "" for the
 # RunSummary field of that name itself).
@@ -463,6 +497,7 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     ("candidates_excluded", "strategies"),
     ("value_files", "strategies"),
     ("datapool", ""),
+    ("training", ""),
 )
 
 
@@ -484,6 +519,9 @@ class RunSummary:
     strategies: StrategyResults = field(metadata=_section("select"))
     datapool: DatapoolSection | None = field(
         metadata=about("with `datapool=`: the datapool; `null` without", stage="select")
+    )
+    training: TrainingSection | None = field(
+        default=None, metadata=about("with `enable_training=true`: the training; `null` without", stage="train")
     )
 
     @property

@@ -29,6 +29,7 @@ from .table import FrameTable
 from .thumbnails import Thumbnails, source_thumbnails
 
 __all__ = [
+    "OPTIONAL_OUTPUTS",
     "OUTPUTS",
     "STAGING_PREFIX",
     "DumpPass",
@@ -364,6 +365,9 @@ def short_gil_slices(seconds: float = 0.001) -> Iterator[None]:
 
 # Names written by a run; report.json goes last, so a result missing it is visibly incomplete.
 OUTPUTS = ("config", "data", "filenames", "plots", "report.html", "log.txt", "report.json")
+# Written by some runs only (checkpoints/: enable_training): moved in when the run wrote them; an earlier run's
+# stays otherwise, so that a later run may embed with checkpoint=output_dir/checkpoints/... without losing it.
+OPTIONAL_OUTPUTS = ("checkpoints",)
 STAGING_PREFIX = ".framepick-partial-"
 
 
@@ -395,7 +399,7 @@ def _stage_and_move(output_dir: Path, fill: Callable[[Path], _T]) -> _T:
         old = output_dir / "report.json"
         if old.exists():
             old.unlink()  # from here on the previous result no longer looks finished
-        for name in OUTPUTS:
+        for name in OUTPUTS + tuple(n for n in OPTIONAL_OUTPUTS if (staging / n).exists()):
             target = output_dir / name
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)

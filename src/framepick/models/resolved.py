@@ -37,7 +37,7 @@ from .._log import logger
 from ..errors import ModelError
 from .custom import error_cause, not_2d
 from .runtimes import Runner, load_runner
-from .sources import BuiltinModel, ModelSource, Triple, own_source
+from .sources import BuiltinModel, ModelSource, TrainedModel, Triple, own_source
 
 if TYPE_CHECKING:
     from ..config import ModelConfig
@@ -69,18 +69,25 @@ class ModelSpec:
     path: str | None = None  # model.path: your own model file
     mean: Triple | None = None
     std: Triple | None = None
+    checkpoint: str | None = None  # checkpoint=: the built-in network with trained weights
 
     @classmethod
-    def from_config(cls, model: ModelConfig, cache_root: Path | None = None) -> ModelSpec:
-        """The ``model.*`` keys, exports kept under ``cache_root/onnx`` (None: nowhere). Paths are
-        absolute: Ray actors do not run in the driver's working directory."""
+    def from_config(
+        cls, model: ModelConfig, cache_root: Path | None = None, checkpoint: str | None = None
+    ) -> ModelSpec:
+        """The ``model.*`` keys (and ``checkpoint``), exports kept under ``cache_root/onnx`` (None:
+        nowhere). Paths are absolute: Ray actors do not run in the driver's working directory."""
         export_dir = cache_root.resolve() / "onnx" if cache_root is not None else None
         path = None if model.path is None else str(Path(model.path).expanduser().resolve())
         size = model.input_size if path is not None else model.size  # own models: none means the model's own
-        return cls(model.engine, size, model.device, export_dir, path, model.mean, model.std)
+        ckpt = None if checkpoint is None else str(Path(checkpoint).expanduser().resolve())
+        return cls(model.engine, size, model.device, export_dir, path, model.mean, model.std, ckpt)
 
     def source(self) -> ModelSource:
-        """The network asked for (a model file is read, not loaded: its problems are ModelErrors now)."""
+        """The network asked for (a model file or checkpoint is read, not loaded: its problems are
+        ModelErrors now)."""
+        if self.checkpoint is not None:
+            return TrainedModel.read(self.checkpoint, self.input_size or 224)
         if self.path is None:
             return BuiltinModel(self.input_size or 224)
         return own_source(self.path, self.input_size, self.mean, self.std)

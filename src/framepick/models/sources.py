@@ -7,8 +7,9 @@ adapters (:mod:`framepick.models.runtimes`) run any source on any runtime it can
 kind of model (a trained checkpoint) is one small subclass here.
 
 The kinds: the built-in EfficientNet-Lite0 (:class:`BuiltinModel`; both forms, the ONNX one
-exported from PyTorch), an ONNX file (:class:`OnnxFile`) and a TorchScript file
-(:class:`TorchScriptFile`), both given as ``model.path``.
+exported from PyTorch), the same network with weights trained on the user's frames
+(:class:`TrainedModel`, ``checkpoint=`` or ``enable_training``), an ONNX file (:class:`OnnxFile`)
+and a TorchScript file (:class:`TorchScriptFile`), both given as ``model.path``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = [
     "OnnxFile",
     "Preprocessing",
     "TorchScriptFile",
+    "TrainedModel",
     "export_onnx",
     "own_source",
 ]
@@ -175,16 +177,24 @@ def export_onnx(module: Any, sample: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _lite0(input_size: int) -> Any:
-    """Lite0 (batch norms folded) taking uint8 NHWC pixels, normalising inside the graph."""
+def _lite0(input_size: int, weights: dict[str, Any] | None = None) -> Any:
+    """Lite0 (batch norms folded) taking uint8 NHWC pixels, normalising inside the graph;
+    ``weights``: a trained state dict instead of the ImageNet weights."""
     import torch
 
-    from .efficientnet_lite import load_pretrained
+    from .efficientnet_lite import EfficientNetLite0, load_pretrained
+
+    def network() -> Any:
+        if weights is None:
+            return load_pretrained()
+        net = EfficientNetLite0()
+        net.load_state_dict(weights, strict=True)
+        return net.eval()
 
     class Preprocessed(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.net = load_pretrained().fuse()
+            self.net = network().fuse()
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             # NHWC uint8 -> NCHW float (a channels_last view: no copy)
@@ -263,6 +273,98 @@ class BuiltinModel(ModelSource):
 
         size = self.input_size
         return export_onnx(_lite0(size), torch.zeros(1, size, size, 3, dtype=torch.uint8))
+
+
+@dataclass(frozen=True)
+class TrainedModel(BuiltinModel):
+    """EfficientNet-Lite0 with the weights of a framepick training checkpoint (``checkpoint=``):
+    the built-in model's preprocessing, runtimes and engines, its identity the weights' SHA-256,
+    so the cache, the datapool and report.json key on the trained weights."""
+
+    checkpoint: str = ""
+    digest: str = ""  # sha256 of the backbone's weights (framepick.models.checkpoint.weights_digest)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str], input_size: int) -> TrainedModel:
+        """The checkpoint at ``path``, read and checked now (a ModelError line when it is not
+        framepick's EfficientNet-Lite0 checkpoint)."""
+        from .checkpoint import read_checkpoint
+
+        ckpt = read_checkpoint(path)
+        return cls(input_size, checkpoint=str(ckpt.path), digest=ckpt.digest)
+
+    @property
+    def identity(self) -> str:
+        return f"{self.name}-trained/sha256:{self.digest}/{self.input_size}"
+
+    @property
+    def space(self) -> str:
+        return f"{self.name} trained, weights sha256:{self.digest}, at {self.input_size} px"
+
+    @property
+    def label(self) -> str:
+        return f"checkpoint '{Path(self.checkpoint).name}'"
+
+    def check_here(self) -> None:
+        self._weights_checked()
+
+    def _weights_checked(self) -> dict[str, Any]:
+        from .checkpoint import read_checkpoint
+
+        ckpt = read_checkpoint(self.checkpoint)
+        if ckpt.digest != self.digest:
+            raise ModelError(
+                f"checkpoint '{self.checkpoint}' holds other weights (sha256:{ckpt.digest}) than the run "
+                f"resolved (sha256:{self.digest}): give every machine the same file"
+            )
+        return ckpt.backbone
+
+    def torch_module(self, device: str) -> Any:
+        import torch
+
+        net = _lite0(self.input_size, self._weights_checked())
+        return net.to(torch.device(device)).to(memory_format=torch.channels_last)
+
+    def export(self, folder: Path) -> Path:
+        """The ONNX file in ``folder`` (named by the weights' digest), exported now if missing."""
+        from .._version import __version__
+        from .weights import torch_version
+
+        key = f"{__version__}|{torch_version()}|{self.digest}|{self.input_size}|v1"
+        digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+        path = Path(folder) / f"{self.name}-trained-{self.input_size}-{digest}.onnx"
+        if not path.exists():
+            atomic_write(path, self._export_bytes())
+        return path
+
+    def _export_bytes(self) -> bytes:
+        import torch
+
+        size = self.input_size
+        net = _lite0(size, self._weights_checked())
+        return export_onnx(net, torch.zeros(1, size, size, 3, dtype=torch.uint8))
+
+    def model_path_onnx(self) -> bytes:
+        """The trained network as a file ``model.path`` takes with its defaults: NCHW float input
+        at ``input_size`` normalised with ImageNet's mean/std (converted to Lite0's own inside)."""
+        import torch
+
+        weights = self._weights_checked()
+
+        class FromImageNet(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                net = _lite0(1, weights).net  # the folded network; the size is the export's
+                self.net = net
+                self.mean: torch.Tensor = torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)
+                self.std: torch.Tensor = torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                pixels = (x * self.std + self.mean) * 255.0  # back to 0-255 RGB
+                return self.net((pixels - _LITE_MEAN) / _LITE_STD)
+
+        size = self.input_size
+        return export_onnx(FromImageNet().eval(), torch.zeros(1, 3, size, size))
 
 
 @dataclass(frozen=True)
