@@ -1,6 +1,7 @@
 """``python killable.py MODE MARKER framepick-args...``: the framepick CLI, made to pause.
 
 MODE ``embed``: every model batch touches MARKER, then sleeps (a slow model).
+MODE ``train``: every training batch's augmentation touches MARKER, then sleeps (slow training).
 MODE ``write``: once the outputs are staged, MARKER is written and the run sleeps before
 moving them into place. The fault tests kill or interrupt the process while it pauses.
 """
@@ -28,6 +29,23 @@ if mode == "embed":
         return vectors
 
     ModelEmbedder.embed = slow  # type: ignore[method-assign]
+elif mode == "train":
+    import framepick.train as training
+
+    _transform = training._transform
+
+    def slow_transform(config):  # type: ignore[no-untyped-def]
+        """The configured augmentations, made slow: every view pair touches MARKER and sleeps."""
+        inner = _transform(config)
+
+        def views(image):  # type: ignore[no-untyped-def]
+            marker.touch()
+            time.sleep(0.05)
+            return inner(image)
+
+        return views
+
+    training._transform = slow_transform
 elif mode == "write":
     _write_files = pipeline._write_files
 

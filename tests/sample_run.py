@@ -1,5 +1,5 @@
 """A tiny framepick run with every option that adds a key to report.json (strategies, metadata
-and scores files, a datapool, dumped frames, clips, exports), in seconds: tests/test_reference.py
+and scores files, a datapool, dumped frames, clips, exports, training), in seconds: tests/test_reference.py
 holds report.json's declared keys and its reference table against it."""
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ _SETTINGS: dict[str, Any] = {
     "export_format": "cvat,label_studio,fiftyone",
     "cache_dir": None,
     "selection": {"strategies": _STRATEGIES},
+    # the training section: one epoch of two tiny batches (the given embedder still embeds)
+    "enable_training": True,
+    "training_max_frames": 8,
+    "lightly": {"loader": {"batch_size": 4}, "trainer": {"max_epochs": 1}, "collate": {"input_size": 32}},
 }
 
 

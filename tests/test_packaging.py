@@ -2,8 +2,9 @@
 
 An extra that lists nothing installs nothing, so an install line naming it only looks as if
 it did something; an install line naming an extra that does not exist is a warning pip prints
-and a reader misses. The test extra takes Ray through the ray extra itself, so the range that
-tests/test_ray.py runs against is the one users install.
+and a reader misses. The test extra takes Ray and lightly through the ray and train extras
+themselves, so the ranges that tests/test_ray.py and tests/test_training.py run against are the
+ones users install.
 """
 
 from __future__ import annotations
@@ -37,14 +38,24 @@ def test_no_extra_is_empty() -> None:
     assert [name for name, reqs in _extras().items() if not reqs] == []
 
 
-def test_test_extra_takes_ray_from_the_ray_extra() -> None:
+def test_test_extra_takes_ray_and_lightly_from_their_extras() -> None:
     extras = _extras()
     test = [Requirement(r) for r in extras["test"]]
     own = [r for r in test if r.name == "framepick"]
-    assert [sorted(r.extras) for r in own] == [["ray"]]
-    # no second, independent pin of what the ray extra already asks for
-    ray_names = {Requirement(r).name for r in extras["ray"]}
-    assert not ray_names & {r.name for r in test}
+    assert [sorted(r.extras) for r in own] == [["ray", "train"]]
+    # no second, independent pin of what the ray and train extras already ask for
+    names = {Requirement(r).name for extra in ("ray", "train") for r in extras[extra]}
+    assert not names & {r.name for r in test}
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    """.ci/run's install-and-test line is the README's, word for word (the test pins included)."""
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"^python3 -m pip install -c (\S+) -e \"\.\[test\]\" && python3 -m pytest$", readme, re.M)
+    assert command is not None, "the README's test command is gone"
+    assert command.group(1) == "ci/constraints-test.txt"
+    assert command.group(0) in (ROOT / ".ci" / "run").read_text().splitlines()
+    assert (ROOT / command.group(1)).is_file()
 
 
 def test_install_lines_name_existing_extras() -> None:

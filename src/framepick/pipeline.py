@@ -179,13 +179,16 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
     instead of the configured model (its ``signature`` keys the cache).
     """
     input_dir, output_dir = _check_paths(config)
+    initial = _start_checkpoint(config)
+    if embedder is not None and (config.enable_training or config.checkpoint is not None):
+        logger.warning("the embedder given to run() embeds; the trained weights are only written to checkpoints/")
     timings: dict[str, float] = {}
     with capture_log() as log_lines:
         with _timed(timings, "discover"):
             found = _discover(config, input_dir, output_dir)
         sources = found.sources
         check_value_files(config.selection.strategies, config.metadata, config.scores)  # before hours of decoding
-        with _training(config, sources, output_dir, timings, progress) as trained:
+        with _training(config, sources, output_dir, timings, progress, initial) as trained:
             checkpoint = str(trained.checkpoint) if trained is not None else config.checkpoint
             pool = (
                 open_datapool(config.datapool, _pool_signature(config, embedder, checkpoint))
@@ -236,9 +239,25 @@ def _after_embedding(
     return staged.result(record, report, candidates, timings)
 
 
+def _start_checkpoint(config: Config) -> dict[str, Any] | None:
+    """``checkpoint=`` read and checked before anything else (a ModelError line when it is not a
+    framepick checkpoint); its backbone's weights, where training goes on from them."""
+    if config.checkpoint is None:
+        return None
+    from .models.checkpoint import read_checkpoint
+
+    checked = read_checkpoint(config.checkpoint)
+    return checked.backbone if config.enable_training else None
+
+
 @contextmanager
 def _training(
-    config: Config, sources: list[Source], output_dir: Path, timings: dict[str, float], progress: Progress | None
+    config: Config,
+    sources: list[Source],
+    output_dir: Path,
+    timings: dict[str, float],
+    progress: Progress | None,
+    initial: dict[str, Any] | None = None,
 ) -> Iterator[TrainedFiles | None]:
     """With ``enable_training``: train before embedding (framepick.train) into a hidden folder of
     ``output_dir`` that the write stage copies to ``checkpoints/``; the folder goes when the run
@@ -249,11 +268,6 @@ def _training(
     from .train import train
 
     work = output_dir / f"{TRAINING_PREFIX}{os.getpid()}"
-    initial = None
-    if config.checkpoint is not None:  # train on from an earlier checkpoint
-        from .models.checkpoint import read_checkpoint
-
-        initial = read_checkpoint(config.checkpoint).backbone
     try:
         with _timed(timings, "train"):
             trained = train(config, sources, work, progress, initial)

@@ -198,6 +198,8 @@ class RunInfo:
             "is logged on the console and is in `result.timings` in Python",
             members={
                 "discover": "scanning `input_dir`",
+                "train": "with `enable_training=true`: sampling the frames and training (the `training` section has "
+                "both parts)",
                 "decode_embed": "decoding and embedding every source not in the cache, and reading the cached ones",
                 "checks": "the corruptness and duplicate checks",
                 "sequences": "forming the candidate sequences and their embeddings",

@@ -82,9 +82,17 @@ def _draw(plots_dir: Path, inputs: ReportInputs, layout: Layout, stats: ReportSt
     names.append("video_sampling_timeline.png")
     uris = (_png_uri(plots_dir / distances[0]), _png_uri(plots_dir / distances[1]))
     shown_pool = pool_xy[layout.pool_shown] if len(pool_xy) else pool_xy
+    training, training_uri = inputs.report.get("training"), ""
+    if training:
+        plots.plot_training_loss(plots_dir / plots.TRAINING_PNG, training)
+        names.append(plots.TRAINING_PNG)
+        training_uri = _png_uri(plots_dir / plots.TRAINING_PNG)
+    else:
+        (plots_dir / plots.TRAINING_PNG).unlink(missing_ok=True)
     return Drawn(
-        projections, ratio, stats.umap_note, names, timeline_sources, uris, shown_pool, pool_note, frames, frames_note
-    )
+        projections, ratio, stats.umap_note, names, timeline_sources, uris, shown_pool, pool_note, frames, frames_note,
+        training_uri,
+    )  # fmt: skip
 
 
 def _frame_map(inputs: ReportInputs, stats: ReportStats) -> tuple[FrameMap | None, str]:

@@ -96,6 +96,7 @@ class Drawn:
     pool_note: str = ""  # why the datapool is not on the map, when it is not
     frames: FrameMap | None = None  # the frame map (plots/scatter_pca.png); None: not drawn
     frames_note: str = ""  # why not
+    training_plot: str = ""  # data URI of plots/training_loss.png ("": the run did not train)
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,8 @@ class PageModel:
     datapool: str = ""  # the header's line on the datapool ("" without one)
     strategies: StrategiesSection | None = None  # the "Selection strategies" section (None: no section)
     frame_map: FrameMapView | None = None  # the frame map (None: not drawn, the notes say why)
+    training: Mapping[str, Any] | None = None  # report.json's training section (None: the run did not train)
+    training_plot: str = ""  # its loss curve as a data URI
 
 
 # ----------------------------------------------------------------------------- planning
@@ -717,4 +720,6 @@ def plan_page(
         datapool=pool.header,
         strategies=strategies,
         frame_map=frame_map,
+        training=report.get("training"),
+        training_plot=drawn.training_plot,
     )

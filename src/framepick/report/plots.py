@@ -30,6 +30,7 @@ __all__ = [
     "plot_scatter",
     "plot_timeline",
     "plot_trails",
+    "plot_training_loss",
     "preload",
     "source_colours",
 ]
@@ -273,6 +274,26 @@ def plot_distances(plots: Path, cov: dict[str, Any], arrays: dict[str, Any]) -> 
     _plot_before(plots / "distance_distr_before.png", cov, arrays)
     _plot_after(plots / "distance_distr_after.png", cov, arrays)
     return ["distance_distr_before.png", "distance_distr_after.png"]
+
+
+TRAINING_PNG = "training_loss.png"
+
+
+def plot_training_loss(path: Path, training: dict[str, Any]) -> None:
+    """The training's mean loss per epoch (report.json's ``training.loss``)."""
+    loss = list(training["loss"])
+    fig, ax = _figure(7, 3.5)
+    epochs = np.arange(1, len(loss) + 1)
+    ax.plot(epochs, loss, marker="o", color="#1f77b4")
+    _title(
+        ax,
+        f"{training['method']} training loss: {training['frames_trained']:,} frames, batch {training['batch_size']}, "
+        f"{training['input_size']} px, {training['train_sec']:.0f} s on {training['device']}",
+    )
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("mean NT-Xent loss")
+    ax.set_xticks(epochs if len(loss) <= 20 else np.linspace(1, len(loss), 10).round())
+    _save(fig, path)
 
 
 def plot_timeline(path: Path, inputs: ReportInputs) -> int:

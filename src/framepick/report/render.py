@@ -356,6 +356,7 @@ def render_page(model: PageModel) -> str:
         "legend": _legend(model),
         "frame_map": _frame_map(model.frame_map),
         "coverage_table": _coverage_table(model, model.coverage["selected"]),
+        "training": _training(model),
         "before_png": model.distance_plots[0],
         "after_png": model.distance_plots[1],
         "timeline": '<table class="tl">' + "".join(_timeline_row(r) for r in model.timeline) + "</table>",
@@ -370,3 +371,20 @@ def render_page(model: PageModel) -> str:
         "data_sources": _json_script("fp-sources", model.source_names),
     }
     return Template(resource_text("templates/page.html")).substitute(fields)
+
+
+def _training(model: PageModel) -> str:
+    """The "Training" section: what was trained, how long, and the loss curve ("" without training)."""
+    t = model.training
+    if not t:
+        return ""
+    rate = f", {t['frames_per_sec']:.1f} frames/s" if t.get("frames_per_sec") else ""
+    return (
+        '<section id="training"><h2>Training</h2>\n<p class="muted">'
+        f"{_e(t['method'])} on {t['frames_trained']:,} of {t['frames_usable']:,} usable frames: {t['epochs']} epochs "
+        f"of batch {t['batch_size']} at {t['input_size']} px, learning rate {t['lr']:g}, on {_e(t['device'])}"
+        f"{' (mixed precision)' if t['mixed_precision'] else ''}; {t['train_sec']:.1f} s{rate}; final loss "
+        f"{t['final_loss']:.4f}. The selection embeds with the trained weights "
+        f"(<code>{_e(t['checkpoint'])}</code>, sha256 {_e(t['weights_sha256'][:16])}…).</p>\n"
+        f'<img class="plot" alt="training loss per epoch" src="{model.training_plot}">\n</section>\n\n'
+    )
