@@ -168,7 +168,7 @@ def _model(initial: dict[str, Any] | None) -> Any:
             else:
                 self.backbone = EfficientNetLite0()
                 self.backbone.load_state_dict(initial, strict=True)
-            self.projection_head = SimCLRProjectionHead(FEATURE_DIM, 512, 128)
+            self.projection_head = SimCLRProjectionHead(FEATURE_DIM, 512, 128, batch_norm=False)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.projection_head(self.backbone(x))
