@@ -262,3 +262,19 @@ def test_ort_saved_optimised_model_gives_the_export_s_outputs(tmp_path: Path) ->
     out = bench_engines.ort_saved_section(32, 8, 1, tmp_path / "ort")
     assert out["max_abs_diff"] < 1e-4
     assert len(list((tmp_path / "ort").glob("*.ort-optimised.onnx"))) == 1
+
+
+def test_training_knn_leaves_the_frames_own_shot_out() -> None:
+    """bench_training's kNN accuracy: a frame's own clip never answers for it. Here every frame's
+    nearest frames are its own shot's (which would say "right"), and the nearest of the other
+    shots are of another scene: 0, not 1."""
+    import bench_training
+
+    # scene 0: shots 0 and 1; scene 1: shots 2 and 3. Shot 1 looks like scene 1's shot 2, and so on.
+    emb = np.array([[1, 0], [1, 0.01], [0, 1], [0.01, 1], [0, 1], [0.02, 1], [1, 0], [1, 0.02]], np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    label = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    shot = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    assert bench_training.knn_accuracy(emb, label, shot, k=1) == 0.0
+    # the same frames, the shots relabelled so that look-alikes share a scene: all right
+    assert bench_training.knn_accuracy(emb, np.array([0, 0, 1, 1, 1, 1, 0, 0]), shot, k=1) == 1.0

@@ -227,14 +227,17 @@ def test_fewer_frames_than_one_batch_is_one_line(tmp_path: Path) -> None:
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_ctrl_c_during_training_exits_130_and_leaves_nothing(frames_input: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["train", "embed"])
+def test_ctrl_c_during_training_exits_130_and_leaves_nothing(frames_input: Path, tmp_path: Path, mode: str) -> None:
+    """Interrupted while training (``train``), or once the checkpoint is written and the trained
+    model embeds (``embed``): no result, no checkpoint, no hidden training folder."""
     out, marker = tmp_path / "out", tmp_path / "marker"
     src = str(Path(framepick.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(Path(__file__).parent)])}
-    words = _words(frames_input, out, **{"lightly.trainer.max_epochs": 50})
+    words = _words(frames_input, out, **{"lightly.trainer.max_epochs": 50 if mode == "train" else 1})
     killable = str(Path(__file__).parent / "killable.py")
     proc = subprocess.Popen(
-        [sys.executable, killable, "train", str(marker), "run", *words],
+        [sys.executable, killable, mode, str(marker), "run", *words],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

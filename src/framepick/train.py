@@ -4,7 +4,9 @@ SimCLR (Chen et al., 2020) with the ``lightly`` package's NT-Xent loss, projecti
 augmentations, on EfficientNet-Lite0 starting from its ImageNet weights. SimCLR because it
 needs nothing but pairs of augmented views of the same frame (no labels, no momentum
 encoder, no queue to tune), its loss is well understood at small batch sizes with a
-pretrained start, and it is the method Lightly's own training uses by default.
+pretrained start, and it is the method Lightly's own training uses by default. The projection
+head has no batch norm: one would remove the batch mean, so the loss could not see a component
+common to every frame, which then grows and crowds the backbone's embeddings together.
 
 Frames: a seeded reservoir sample of at most ``training_max_frames`` frames over every
 source, decoded through the same decode path and at the same size as the embed stage, with
