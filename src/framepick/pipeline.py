@@ -181,7 +181,7 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
     input_dir, output_dir = _check_paths(config)
     initial = _start_checkpoint(config)
     if embedder is not None and (config.enable_training or config.checkpoint is not None):
-        logger.warning("the embedder given to run() embeds; the trained weights are only written to checkpoints/")
+        logger.warning("the embedder given to run() embeds, not trained weights (training still writes checkpoints/)")
     timings: dict[str, float] = {}
     with capture_log() as log_lines:
         with _timed(timings, "discover"):
@@ -200,7 +200,7 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
                 results, dim, work, used = _decode_and_embed(config, sources, tick, embedder, checkpoint)
                 table = build_table(sources, results, dim)
             result = _after_embedding(
-                config, sources, results, table, dim, work, used, pool, found, timings, log_lines, output_dir, trained
+                config, sources, results, table, work, used, pool, found, timings, log_lines, output_dir, trained
             )
     return result
 
@@ -210,7 +210,6 @@ def _after_embedding(
     sources: list[Source],
     results: list[SourceFrames],
     table: FrameTable,
-    dim: int,
     work: dict[str, int],
     used: ResolvedModel | None,
     pool: Datapool | None,
