@@ -83,10 +83,10 @@ def _sample_input(folder: Path) -> Path:
     return inp
 
 
-def sample_report(folder: Path) -> tuple[dict[str, Any], framepick.RunResult]:
+def sample_report(folder: Path, **extra: Any) -> tuple[dict[str, Any], framepick.RunResult]:
     """Run framepick on a tiny generated input in ``folder`` with every option that adds a section
-    (strategies, metadata and scores files, a datapool, dumped frames, clips, exports).
-    Returns its report.json, as read back from the file, and the run's result."""
+    (strategies, metadata and scores files, a datapool, dumped frames, clips, exports), and the
+    ``extra`` settings. Returns its report.json, as read back from the file, and the run's result."""
     inp = _sample_input(folder)
     settings = {
         **_SETTINGS,
@@ -95,6 +95,7 @@ def sample_report(folder: Path) -> tuple[dict[str, Any], framepick.RunResult]:
         "metadata": str(folder / "metadata.csv"),
         "scores": str(folder / "scores.csv"),
         "datapool": str(folder / "pool"),
+        **extra,
     }
     result = framepick.run(framepick.load_config(overrides=settings), embedder=GridColours())
     report = json.loads((folder / "out" / "report.json").read_text(encoding="utf-8"))

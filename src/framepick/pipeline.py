@@ -38,6 +38,7 @@ from .results import (
     RunReport,
     RunSummary,
     SelectedSequence,
+    ShotsSection,
     SourceInfo,
     Stopping,
     StrategyResults,
@@ -46,6 +47,7 @@ from .results import (
 from .scan import Executor, ScanRequest
 from .select import Selection, select
 from .sequences import SequenceLayout, Sequences, make_sequences, sequence_embeddings
+from .shots import CutRule, Shots, detect_shots
 from .strategies import (
     FrameValues,
     StrategyOutcome,
@@ -63,6 +65,7 @@ from .write import (
     write_json,
     write_lines,
     write_metadata_csv,
+    write_shots_csv,
     write_staged,
 )
 
@@ -90,6 +93,7 @@ class RunResult:
     thumbnails: dict[tuple[int, int], str]  # (source, frame) -> made while scanning
     strategies: _Chosen | None  # what the selection strategies did
     pool: Datapool | None  # the datapool the run continued from (new picks are added at the end)
+    shots: Shots | None = None  # with sequence_boundaries=shots: the shots found (data/shots.csv)
 
     @property
     def summary(self) -> RunSummary:
@@ -123,6 +127,7 @@ class _Staged:
     thumbnails: dict[tuple[int, int], str]  # (source, frame) -> made while scanning
     embedding_rows: np.ndarray  # the frame-table rows data/embeddings.csv holds, in order
     selected_rows: np.ndarray  # (K, length): the frame-table rows of the selected sequences, in selection order
+    shots: Shots | None  # with sequence_boundaries=shots
 
     @property
     def selection(self) -> Selection:
@@ -135,6 +140,7 @@ class _Staged:
         return RunResult(
             self.config, self.sources, self.table, self.checks, self.sequences, self.sequence_embeddings,
             self.selection, record, report, candidates, timings, self.thumbnails, self.strategies, self.pool,
+            self.shots,
         )  # fmt: skip
 
 
@@ -190,10 +196,11 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
         with _timed(timings, "checks"):
             checks = _checks(config, sources, results, table)
         with _timed(timings, "sequences"):
-            sequences, seq_emb = _sequences(config, table, checks)
+            shots = _shots(config, table)
+            sequences, seq_emb = _sequences(config, sources, table, checks, shots)
         with _timed(timings, "select"):
             chosen = _select(config, sources, table, sequences, seq_emb, pool, lambda: _model(used))
-        staged = _stage(config, sources, table, checks, sequences, seq_emb, chosen, pool, results)
+        staged = _stage(config, sources, table, checks, sequences, seq_emb, chosen, pool, results, shots)
         summary = _summarize(staged, timings, work, found)
         candidates = _candidates(staged)
         logger.info(summary.stopping.message)
@@ -236,9 +243,26 @@ def _checks(config: Config, sources: list[Source], results: list[SourceFrames], 
     return checks
 
 
-def _sequences(config: Config, table: FrameTable, checks: CheckResult) -> tuple[Sequences, np.ndarray]:
+def _shots(config: Config, table: FrameTable) -> Shots | None:
+    """With ``sequence_boundaries=shots``, every source's shots, found from the gathered embeddings
+    (so the executor and the cache do not matter; see :mod:`framepick.shots`)."""
+    if config.sequence_boundaries != "shots":
+        return None
+    shots = detect_shots(table.source, table.index, table.embeddings, table.embedded_mask, CutRule())
+    n_sources = len(np.unique(shots.source))
+    logger.info("%d shots in %d sources (%d cuts)", len(shots), n_sources, len(shots) - n_sources)
+    return shots
+
+
+def _sequences(
+    config: Config, sources: list[Source], table: FrameTable, checks: CheckResult, shots: Shots | None
+) -> tuple[Sequences, np.ndarray]:
     """The candidate sequences and their mean embeddings (strided: over the embedded frames)."""
-    sequences = make_sequences(table.source, table.index, checks.usable, config.selected_sequence_length)
+    length = config.selected_sequence_length
+    frame_shot = shots.frame_shot if shots is not None else None
+    sequences = make_sequences(table.source, table.index, checks.usable, length, frame_shot)
+    if shots is not None and not len(sequences) and int((shots.last - shots.first).max(initial=-1)) + 1 < length:
+        raise NoCandidatesError(_no_shot_long_enough(sources, shots, length))
     strided = _layout(config).strided
     return sequences, sequence_embeddings(table.embeddings, sequences, embedded=table.embedded if strided else None)
 
@@ -253,6 +277,7 @@ def _stage(
     chosen: _Chosen,
     pool: Datapool | None,
     results: list[SourceFrames],
+    shots: Shots | None,
 ) -> _Staged:
     """What the summary and the write stage read, each fact computed once."""
     scanned = {(i, k): uri for i, r in enumerate(results) for k, uri in r.thumbnails.items()}
@@ -260,6 +285,7 @@ def _stage(
         config, sources, table, checks, sequences, seq_emb, chosen, pool, scanned,
         embedding_rows=table.csv_rows(checks.usable),
         selected_rows=sequences.rows[chosen.selection.indices],
+        shots=shots,
     )  # fmt: skip
 
 
@@ -466,12 +492,40 @@ def _sequence_entries(run: _Staged) -> tuple[SelectedSequence, ...]:
         source = run.sources[int(seqs.source[s])]
         names = [table.names[r] for r in rows]
         indices = [int(table.index[r]) for r in rows]
+        shot = None if seqs.shot is None else int(seqs.shot[s])
         if source.kind != "video":
-            entries.append(SelectedSequence(source.name, names, indices))
+            entries.append(SelectedSequence(source.name, names, indices, shot=shot))
             continue
         seconds = [None if np.isnan(table.seconds[r]) else float(table.seconds[r]) for r in rows]
-        entries.append(SelectedSequence(source.name, names, indices, [table.pts[r] for r in rows], seconds))
+        entries.append(SelectedSequence(source.name, names, indices, [table.pts[r] for r in rows], seconds, shot))
     return tuple(entries)
+
+
+def _shots_section(run: _Staged) -> ShotsSection | None:
+    shots = run.shots
+    if shots is None:
+        return None
+    frames = shots.last - shots.first + 1
+    cuts = {run.sources[i].name: shots.cuts_of(i) for i in np.unique(shots.source[shots.shot > 0]).tolist()}
+    return ShotsSection(
+        shots=len(shots),
+        cuts=int((shots.shot > 0).sum()),
+        shots_shorter_than_sequence=int((frames < run.config.selected_sequence_length).sum()),
+        rule=CutRule().to_json(),
+        cuts_by_source=cuts,
+    )
+
+
+def _no_shot_long_enough(sources: list[Source], shots: Shots, length: int) -> str:
+    """Why no candidate exists when every shot is shorter than a sequence (a slideshow, a flicker)."""
+    frames = shots.last - shots.first + 1
+    longest = int(frames.max()) if len(frames) else 0
+    return (
+        f"no candidate sequence: sequence_boundaries=shots found {len(shots)} shots in {len(sources)} sources "
+        f"and none is {length} frames long (the longest has {longest}; a source that cuts at "
+        "nearly every frame, such as a slideshow, has no shot to take a sequence from); "
+        f"lower selected_sequence_length (at most {longest}) or set sequence_boundaries=fixed"
+    )
 
 
 def _stopping(config: Config, seqs: Sequences, sel: Selection, chosen: _Chosen | None = None) -> Stopping:
@@ -554,6 +608,7 @@ def _summarize(run: _Staged, timings: dict[str, float], work: dict[str, int], fo
         sequences=_sequence_entries(run),
         strategies=StrategyResults(**strategy),
         datapool=DatapoolSection(**pool) if pool is not None else None,
+        shots=_shots_section(run),
     )
 
 
@@ -612,6 +667,8 @@ def _write_tables(out: Path, run: _Staged, summary: RunSummary, candidates: Cand
     )
     write_metadata_csv(out / "data" / "metadata.csv", table.names, table.video_names(run.sources), table.metadata)
     write_json(out / "data" / "sequence_information.json", [seq.to_json() for seq in summary.sequences])
+    if run.shots is not None:
+        write_shots_csv(out / "data" / "shots.csv", run.shots, [source.name for source in run.sources])
     candidates.save(out / CANDIDATES_NPZ)
     write_lines(out / "filenames" / "sampled_filenames.txt", summary.selected_frame_names)
     write_lines(out / "filenames" / "corrupt_filenames.txt", checks.corrupt_names)

@@ -55,6 +55,7 @@ __all__ = [
     "RunReport",
     "RunSummary",
     "SelectedSequence",
+    "ShotsSection",
     "SourceCounts",
     "SourceInfo",
     "Stopping",
@@ -381,6 +382,14 @@ class SelectedSequence:
     frame_timestamps_sec: list[float | None] | None = field(
         default=None, metadata=about("videos only: the same in seconds", omit_none=True)
     )
+    shot: int | None = field(
+        default=None,
+        metadata=about(
+            "with `sequence_boundaries=shots`: the shot of the source the sequence lies in (counted from 0 within "
+            "the source, as in `data/shots.csv`)",
+            omit_none=True,
+        ),
+    )
 
     def to_json(self) -> dict[str, Any]:
         return _fields_json(self)
@@ -440,6 +449,31 @@ class DatapoolSection:
     items_after: int = field(metadata=about("its items after this run"))
 
 
+@dataclass(frozen=True)
+class ShotsSection:
+    """The shots the run found (``sequence_boundaries=shots``); ``data/shots.csv`` lists each."""
+
+    shots: int = field(metadata=about("shots in all sources (a source without a cut is one shot)"))
+    cuts: int = field(metadata=about("cuts found (`shots` − sources with a decoded frame)"))
+    shots_shorter_than_sequence: int = field(
+        metadata=about("shots shorter than `selected_sequence_length`: they hold no candidate")
+    )
+    rule: dict[str, float] = field(
+        metadata=about(
+            "when a step between consecutive frames is a cut",
+            members={
+                "window": "neighbouring steps on each side a step is compared with",
+                "ratio": "a cut's step is at least this many times its neighbours' mean ...",
+                "min_score": "... and at least this cosine distance",
+                "hard_score": "a step of at least this cosine distance is a cut whatever its neighbours",
+            },
+        )
+    )
+    cuts_by_source: dict[str, list[int]] = field(
+        metadata=about("per source with a cut, the first frame index of each shot after its first")
+    )
+
+
 # report.json's keys, top to bottom, up to the later stages' (which go where their `at` says):
 # (key, the RunSummary field holding it: a section with a field of that name, or "" for the
 # RunSummary field of that name itself).
@@ -463,7 +497,14 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     ("candidates_excluded", "strategies"),
     ("value_files", "strategies"),
     ("datapool", ""),
+    ("shots", ""),
 )
+
+
+def _omitted_when_none(key: str) -> bool:
+    """Whether RunSummary's top-level ``key`` is left out of report.json when it is None."""
+    found = [f for f in fields(RunSummary) if f.name == key]
+    return bool(found and found[0].metadata.get("omit_none"))
 
 
 @dataclass(frozen=True)
@@ -484,6 +525,12 @@ class RunSummary:
     strategies: StrategyResults = field(metadata=_section("select"))
     datapool: DatapoolSection | None = field(
         metadata=about("with `datapool=`: the datapool; `null` without", stage="select")
+    )
+    shots: ShotsSection | None = field(
+        default=None,
+        metadata=about(
+            "with `sequence_boundaries=shots`: the shots found; left out without", stage="sequences", omit_none=True
+        ),
     )
 
     @property
@@ -513,7 +560,8 @@ class RunSummary:
 
     def to_json(self) -> dict[str, Any]:
         """The summary's keys of ``report.json``, in its order (plain JSON types)."""
-        return {key: _json(getattr(self._holder(attr), key)) for key, attr in LAYOUT}
+        out = {key: _json(getattr(self._holder(attr), key)) for key, attr in LAYOUT}
+        return {key: value for key, value in out.items() if value is not None or not _omitted_when_none(key)}
 
     def _holder(self, attr: str) -> Any:
         return self if not attr else getattr(self, attr)
