@@ -172,3 +172,11 @@ def joined_clips(path: Path, width: int = 320, height: int = 180, fps: int = 25)
         for packet in stream.encode():
             container.mux(packet)
     return path, cuts
+
+
+def shot_video(path: Path, shots: Sequence[tuple[str, int]], size: int = 96, **kw: object) -> list[int]:
+    """A video of the given (scene, frames) shots, in order; returns its cuts (each shot's first
+    frame but the first's). The moving square restarts with each shot, as after a real cut."""
+    frames = [scene_frame(scene, t, size, size) for scene, n in shots for t in range(n)]
+    write_video(path, frames, **kw)  # type: ignore[arg-type]
+    return [int(c) for c in np.cumsum([n for _, n in shots])[:-1]]

@@ -24,7 +24,7 @@ import numpy as np
 
 from ._linalg import row_blocks
 
-__all__ = ["CutRule", "Shots", "cut_scores", "detect_shots", "find_cuts"]
+__all__ = ["CutRule", "Shots", "cut_scores", "detect_shots", "find_cuts", "match_cuts"]
 
 
 @dataclass(frozen=True)
@@ -154,3 +154,21 @@ def detect_shots(
         ratio=np.where(cut[shot_start], ratio[shot_start], np.nan),
         frame_shot=frame_shot.astype(np.int32),
     )
+
+
+def match_cuts(found: list[int], truth: list[int], tolerance: int = 1) -> tuple[float, float]:
+    """(precision, recall) of ``found`` cuts against ``truth``: a found cut is right when a true
+    cut lies within ``tolerance`` frames and no other found cut took it (matched in order).
+
+    With nothing to find, recall is 1; with nothing found, precision is 1.
+    """
+    taken: set[int] = set()
+    hits = 0
+    for cut in sorted(found):
+        match = next((t for t in sorted(truth) if abs(t - cut) <= tolerance and t not in taken), None)
+        if match is not None:
+            taken.add(match)
+            hits += 1
+    precision = hits / len(found) if found else 1.0
+    recall = hits / len(truth) if truth else 1.0
+    return precision, recall
