@@ -171,6 +171,7 @@ def test_fixed_sequences_straddle_those_cuts(shots_input: tuple[Path, list[int]]
     result = framepick.run(_config(shots_input[0], tmp_path / "out"), embedder=FakeEmbedder())
     assert result.shots is None and "shots" not in result.report
     assert not (tmp_path / "out" / "data" / "shots.csv").exists()
+    assert 'class="cut"' not in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert all("shot" not in s for s in result.report["sequences"])
     starts = result.sequences.start
     straddling = [s for s in starts.tolist() if any(s < c <= s + 9 for c in shots_input[1])]
@@ -264,3 +265,9 @@ def test_changing_boundaries_or_length_decodes_nothing_again(
         assert (counts["sources_from_cache"], counts["frames_decoded"], counts["frames_embedded"]) == (1, 0, 0)
         assert embedder.calls == 0
         assert again.report["shots"]["cuts_by_source"] == {"edited.mp4": shots_input[1]}
+
+
+def test_the_report_timeline_marks_every_cut(shots_run: framepick.RunResult) -> None:
+    page = next(Path(shots_run.config.output_dir).rglob("*.html")).read_text(encoding="utf-8")
+    titles = [f"cut: shot {k} starts at frame {c}" for k, c in enumerate([23, 30, 61, 73], start=1)]
+    assert page.count('class="cut"') == 4 and all(title in page for title in titles)

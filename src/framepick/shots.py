@@ -31,13 +31,14 @@ __all__ = ["CutRule", "Shots", "cut_scores", "detect_shots", "find_cuts", "match
 class CutRule:
     """When a step between two consecutive frames is a cut (see the module's docstring).
 
-    The defaults were set on the built-in model (efficientnet-lite0, L2-normalised): within a
-    shot the median step is about 0.01 and the largest seen 0.18, cuts are 0.5 to 0.85
-    (docs/shots.md has the figures).
+    The defaults were set on the built-in model (efficientnet-lite0, L2-normalised) and the
+    generated footage of benchmarks/bench_shots.py: within a shot the median step is about
+    0.03 and the largest seen 0.22, cuts are 0.5 to 0.85 with a ratio of 5.7 or more, and
+    PySceneDetect's ratio of 3 let through motion steps of ratio 3 to 3.8 (docs/shots.md).
     """
 
     window: int = 2  # neighbours on each side whose mean score a step is compared with
-    ratio: float = 3.0  # a cut's score is at least this many times its neighbours' mean ...
+    ratio: float = 5.0  # a cut's score is at least this many times its neighbours' mean ...
     min_score: float = 0.05  # ... and at least this (cosine distance)
     hard_score: float = 0.4  # a step this large is a cut whatever its neighbours
 
