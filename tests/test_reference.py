@@ -238,6 +238,7 @@ def test_shots_on_the_sample_add_their_keys_and_change_nothing_else(
     shots = [entry.pop("shot") for entry in got["sequences"]]
     assert shots == [int(entry["frame_indices"][0] >= 6) if entry["video_name"] == "a.mp4" else 0
                      for entry in got["sequences"]]  # fmt: skip
+    assert [clip.pop("shot") for clip in got["clips"]] == shots  # each clip carries its sequence's shot
     assert got["config"].pop("sequence_boundaries") == "shots"
     want = json.loads(_BEFORE.read_text(encoding="utf-8"))
     want["config"].pop("sequence_boundaries")

@@ -271,3 +271,22 @@ def test_the_report_timeline_marks_every_cut(shots_run: framepick.RunResult) -> 
     page = next(Path(shots_run.config.output_dir).rglob("*.html")).read_text(encoding="utf-8")
     titles = [f"cut: shot {k} starts at frame {c}" for k, c in enumerate([23, 30, 61, 73], start=1)]
     assert page.count('class="cut"') == 4 and all(title in page for title in titles)
+
+
+def test_clips_and_exports_carry_the_shot(shots_input: tuple[Path, list[int]], tmp_path: Path) -> None:
+    config = _config(
+        shots_input[0], tmp_path / "out", sequence_boundaries="shots", dump_dataset=True, export_clips=True,
+        export_format="fiftyone,label_studio", **{"stopping_condition.n_samples": 40},
+    )  # fmt: skip
+    result = framepick.run(config, embedder=FakeEmbedder())
+    shots = [s["shot"] for s in result.report["sequences"]]
+    clips = result.report["clips"]
+    assert [c["shot"] for c in clips] == shots and len(set(shots)) > 1
+    first_frames = {0: 0, 2: 30, 3: 61, 4: 73}
+    assert all((c["first"] - first_frames[c["shot"]]) % 10 == 0 for c in clips)
+    out = Path(config.output_dir)
+    samples = json.loads((out / "data" / "clips" / "samples.json").read_text())
+    by_rank = {s["rank"]: s["shot"] for s in samples["samples"]}
+    assert by_rank == {rank: shot for rank, shot in enumerate(shots, start=1)}
+    tasks = json.loads((out / "data" / "sampled" / "label_studio_tasks.json").read_text())
+    assert [t["data"]["shot"] for t in tasks] == [shot for shot in shots for _ in range(10)]

@@ -701,7 +701,9 @@ def _write_files(
         report = write_report(out, inputs, thumbnails, layout)
         if dump is not None:
             dump.finish()
-    clips = write_clips(out, run.sources, run.table, run.selected_rows) if cfg.export_clips else None
+    shot = run.sequences.shot
+    shots = None if shot is None else shot[run.selection.indices].tolist()
+    clips = write_clips(out, run.sources, run.table, run.selected_rows, shots) if cfg.export_clips else None
     exports = write_exports(
         out, cfg, summary.sequences, run.selection.indices.tolist(), clips
     )  # after the frames and clips

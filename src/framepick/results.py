@@ -720,6 +720,10 @@ class Clip:
             rare=True,
         ),
     )
+    shot: int | None = field(
+        default=None,
+        metadata=about("with `sequence_boundaries=shots`: the shot its sequence lies in", omit_none=True),
+    )
     # its sequence's place in the selection (1: picked first); not in report.json, where the
     # clips are in selection order, one per selected sequence
     rank: int = field(default=0, metadata=about("the rank of its sequence", json=False))
