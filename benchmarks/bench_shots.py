@@ -10,7 +10,8 @@ On footage whose cuts are known:
 
 1. Cut detection, precision and recall within ±1 frame: framepick's detector (the built-in
    model's embeddings, as a run with ``sequence_boundaries=shots`` finds them) and
-   PySceneDetect's AdaptiveDetector and ContentDetector at their defaults.
+   PySceneDetect's AdaptiveDetector and ContentDetector at their defaults and with
+   ``min_scene_len`` 2.
 2. ``fixed`` against ``shots`` (L = 10, the built-in model; the second run reads the cache),
    for k = the number of shots and k = twice that:
    - the share of selected sequences that hold a cut;
@@ -74,11 +75,16 @@ def generated_clip(path: Path, n_shots: int, seed: int, width: int = 320, height
 
 
 def pyscenedetect_cuts(path: Path) -> dict[str, list[int]]:
+    """PySceneDetect's two content detectors at their defaults, and with ``min_scene_len`` 2
+    (its default, 15 frames, drops shorter shots; framepick has no minimum)."""
     from scenedetect import AdaptiveDetector, ContentDetector, detect
 
     found = {}
     for name, detector in (("AdaptiveDetector", AdaptiveDetector), ("ContentDetector", ContentDetector)):
         found[name] = [start.get_frames() for start, _ in detect(str(path), detector())[1:]]
+        found[f"{name}, min_scene_len=2"] = [
+            start.get_frames() for start, _ in detect(str(path), detector(min_scene_len=2))[1:]
+        ]
     return found
 
 
@@ -156,10 +162,12 @@ def footage(name: str, folder: Path, truth: dict[str, list[int]], cache: Path, s
         tp_truth = sum(match_cuts(found[s], truth[s])[1] * len(truth[s]) for s in truth)
         n_found = sum(len(found[s]) for s in truth)
         scores[detector] = {
+            "cuts": found,
             "found": n_found,
             "precision": tp_found / n_found if n_found else 1.0,
             "recall": tp_truth / max(out["cuts"], 1),
         }
+    out["known_cuts"] = truth
     out["detection_within_1_frame"] = scores
     out["fixed_vs_shots"] = comparison
     return out
