@@ -164,6 +164,9 @@ def test_the_run_finds_the_cuts_and_no_candidate_holds_one(
     counts = shots_run.report["counts"]
     assert (counts["incomplete_tails"], counts["tail_frames_dropped"]) == (5, 3 + 7 + 1 + 2 + 8)
     assert shots_run.report["shots"]["shots_shorter_than_sequence"] == 1  # the 7-frame shot
+    assert "5 shots (4 cuts); no selected sequence holds a cut; 1 shots shorter than a sequence give no candidate" in (
+        shots_run.summary.closing_lines()
+    )
 
 
 def test_fixed_sequences_straddle_those_cuts(shots_input: tuple[Path, list[int]], tmp_path: Path) -> None:
@@ -210,14 +213,31 @@ def test_a_video_without_a_cut_is_one_shot(tmp_path: Path) -> None:
     assert result.sequences.start.tolist() == [0, 10, 20]
 
 
-def test_a_slideshow_of_one_frame_shots_has_no_candidate_and_says_why(tmp_path: Path) -> None:
-    colours = ([230, 20, 20], [20, 230, 20], [20, 20, 230])  # every step a cut for the colour-grid stand-in
+def test_a_slideshow_among_other_videos_gives_no_candidate_and_is_logged(
+    shots_input: tuple[Path, list[int]], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "edited.mp4").symlink_to(shots_input[0] / "edited.mp4")
+    write_video(inp / "slides.mp4", _slides(24))
+    result = framepick.run(_config(inp, tmp_path / "out", sequence_boundaries="shots"), embedder=FakeEmbedder())
+    assert {result.sources[s].name for s in result.sequences.source.tolist()} == {"edited.mp4"}
+    assert "slides.mp4 (24 frames): 24 shots, the longest 1 frames: no sequence of 10 frames" in caplog.text
+
+
+def _slides(n: int) -> list[np.ndarray]:
+    """A slideshow of ``n`` one-frame shots: every step a cut for the colour-grid stand-in."""
+    colours = ([230, 20, 20], [20, 230, 20], [20, 20, 230])
     frames = []
-    for t in range(24):
+    for t in range(n):
         frame = np.zeros((96, 96, 3), np.uint8) + np.array(colours[t % 3], np.uint8)
         frame[t : t + 8, t : t + 8] = 128  # no two frames equal
         frames.append(frame)
-    write_video(tmp_path / "in" / "slides.mp4", frames)
+    return frames
+
+
+def test_a_slideshow_of_one_frame_shots_has_no_candidate_and_says_why(tmp_path: Path) -> None:
+    write_video(tmp_path / "in" / "slides.mp4", _slides(24))
     with pytest.raises(NoCandidatesError, match=r"found 24 shots .* none is 10 frames long .* slideshow"):
         framepick.run(_config(tmp_path / "in", tmp_path / "out", sequence_boundaries="shots"), embedder=FakeEmbedder())
     one = framepick.run(

@@ -196,7 +196,7 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
         with _timed(timings, "checks"):
             checks = _checks(config, sources, results, table)
         with _timed(timings, "sequences"):
-            shots = _shots(config, table)
+            shots = _shots(config, sources, table)
             sequences, seq_emb = _sequences(config, sources, table, checks, shots)
         with _timed(timings, "select"):
             chosen = _select(config, sources, table, sequences, seq_emb, pool, lambda: _model(used))
@@ -243,14 +243,23 @@ def _checks(config: Config, sources: list[Source], results: list[SourceFrames], 
     return checks
 
 
-def _shots(config: Config, table: FrameTable) -> Shots | None:
+def _shots(config: Config, sources: list[Source], table: FrameTable) -> Shots | None:
     """With ``sequence_boundaries=shots``, every source's shots, found from the gathered embeddings
     (so the executor and the cache do not matter; see :mod:`framepick.shots`)."""
     if config.sequence_boundaries != "shots":
         return None
     shots = detect_shots(table.source, table.index, table.embeddings, table.embedded_mask, CutRule())
-    n_sources = len(np.unique(shots.source))
-    logger.info("%d shots in %d sources (%d cuts)", len(shots), n_sources, len(shots) - n_sources)
+    longest = shots.longest()
+    logger.info("%d shots in %d sources (%d cuts)", len(shots), len(longest), len(shots) - len(longest))
+    length = config.selected_sequence_length
+    frames = np.bincount(table.source, minlength=len(longest))
+    for source, most in longest.items():
+        if most < length <= frames[source]:  # long enough for a sequence, but cut too often
+            logger.warning(
+                "%s (%d frames): %d shots, the longest %d frames: no sequence of %d frames "
+                "fits in a shot, so it gives no candidate (sequence_boundaries=shots)",
+                sources[source].name, int(frames[source]), int((shots.source == source).sum()), most, length,
+            )  # fmt: skip
     return shots
 
 
@@ -506,7 +515,7 @@ def _shots_section(run: _Staged) -> ShotsSection | None:
     if shots is None:
         return None
     frames = shots.last - shots.first + 1
-    cuts = {run.sources[i].name: shots.cuts_of(i) for i in np.unique(shots.source[shots.shot > 0]).tolist()}
+    cuts = {run.sources[i].name: found for i, found in shots.cuts().items()}
     return ShotsSection(
         shots=len(shots),
         cuts=int((shots.shot > 0).sum()),

@@ -454,7 +454,7 @@ class ShotsSection:
     """The shots the run found (``sequence_boundaries=shots``); ``data/shots.csv`` lists each."""
 
     shots: int = field(metadata=about("shots in all sources (a source without a cut is one shot)"))
-    cuts: int = field(metadata=about("cuts found (`shots` − sources with a decoded frame)"))
+    cuts: int = field(metadata=about("cuts found (`shots` − sources with a frame)"))
     shots_shorter_than_sequence: int = field(
         metadata=about("shots shorter than `selected_sequence_length`: they hold no candidate")
     )
@@ -553,6 +553,12 @@ class RunSummary:
             lines.append(
                 f"datapool {pool.folder}: {pool.items_before} earlier picks, {pool.new_items} new, "
                 f"{pool.items_after} in all"
+            )
+        if self.shots is not None:
+            short = self.shots.shots_shorter_than_sequence
+            lines.append(
+                f"{self.shots.shots} shots ({self.shots.cuts} cuts); no selected sequence holds a cut"
+                + (f"; {short} shots shorter than a sequence give no candidate" if short else "")
             )
         strategies = self.strategies.strategies
         lines.extend(f"{s['label']}: {s['message']}" for s in strategies if s.get("reached") is False)

@@ -70,6 +70,20 @@ class Shots:
         mine = (self.source == source) & (self.shot > 0)
         return [int(f) for f in self.first[mine]]
 
+    def cuts(self) -> dict[int, list[int]]:
+        """{source: its cuts (as :meth:`cuts_of`)} for every source with a cut, in one pass."""
+        out: dict[int, list[int]] = {}
+        for source, first in zip(self.source[self.shot > 0].tolist(), self.first[self.shot > 0].tolist()):
+            out.setdefault(source, []).append(first)
+        return out
+
+    def longest(self) -> dict[int, int]:
+        """{source: frames in its longest shot} for every source with a frame."""
+        out: dict[int, int] = {}
+        for source, frames in zip(self.source.tolist(), (self.last - self.first + 1).tolist()):
+            out[source] = max(out.get(source, 0), frames)
+        return out
+
 
 def cut_scores(source: np.ndarray, embeddings: np.ndarray, decoded: np.ndarray) -> np.ndarray:
     """Per frame-table row, the cosine distance of its embedding to the previous decoded frame's
@@ -165,8 +179,9 @@ def match_cuts(found: list[int], truth: list[int], tolerance: int = 1) -> tuple[
     """
     taken: set[int] = set()
     hits = 0
+    truth = sorted(truth)
     for cut in sorted(found):
-        match = next((t for t in sorted(truth) if abs(t - cut) <= tolerance and t not in taken), None)
+        match = next((t for t in truth if abs(t - cut) <= tolerance and t not in taken), None)
         if match is not None:
             taken.add(match)
             hits += 1
