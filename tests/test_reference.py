@@ -123,10 +123,13 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def shots_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
-    """(report.json, its folder) of the sample run with ``sequence_boundaries=shots``: the keys only it writes."""
+def shots_run(
+    tmp_path_factory: pytest.TempPathFactory, sample_run: tuple[dict[str, Any], framepick.RunResult, Path]
+) -> tuple[dict[str, Any], Path, Path]:
+    """(report.json, its folder, the input's folder) of the sample run with ``sequence_boundaries=shots``,
+    on the sample run's input files: the keys only it writes."""
     folder = tmp_path_factory.mktemp("reference-shots")
-    return sample_report(folder, sequence_boundaries="shots")[0], folder
+    return sample_report(folder, sample_run[2], sequence_boundaries="shots")[0], folder, sample_run[2]
 
 
 def test_every_section_field_is_described() -> None:
@@ -156,7 +159,7 @@ def test_a_field_without_a_description_is_found(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_every_report_json_key_is_described(
-    sample_run: tuple[dict[str, Any], framepick.RunResult, Path], shots_run: tuple[dict[str, Any], Path]
+    sample_run: tuple[dict[str, Any], framepick.RunResult, Path], shots_run: tuple[dict[str, Any], Path, Path]
 ) -> None:
     report, with_shots = sample_run[0], shots_run[0]
     assert not undescribed(report), "declare these report.json keys, with a description, in src/framepick/results.py"
@@ -227,13 +230,13 @@ def test_report_json_is_what_it_was_before_the_sections(
 
 
 def test_shots_on_the_sample_add_their_keys_and_change_nothing_else(
-    shots_run: tuple[dict[str, Any], Path],
+    shots_run: tuple[dict[str, Any], Path, Path],
 ) -> None:
     """The sample video's one cut (frame 6) falls on a sequence border of length 2: with
     sequence_boundaries=shots the candidates, the selection and every other key are the fixed
     run's, and the shot keys are added (the cut found, each sequence's shot)."""
-    report, folder = shots_run
-    got = json.loads(json.dumps(report).replace(str(folder), "<tmp>"))
+    report, folder, inputs = shots_run
+    got = json.loads(json.dumps(report).replace(str(folder), "<tmp>").replace(str(inputs), "<tmp>"))
     assert got.pop("shots")["cuts_by_source"] == {"a.mp4": [6]}
     shots = [entry.pop("shot") for entry in got["sequences"]]
     assert shots == [int(entry["frame_indices"][0] >= 6) if entry["video_name"] == "a.mp4" else 0
