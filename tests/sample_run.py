@@ -87,18 +87,23 @@ def _sample_input(folder: Path) -> Path:
     return inp
 
 
-def sample_report(folder: Path) -> tuple[dict[str, Any], framepick.RunResult]:
+def sample_report(folder: Path, inputs: Path | None = None, **extra: Any) -> tuple[dict[str, Any], framepick.RunResult]:
     """Run framepick on a tiny generated input in ``folder`` with every option that adds a section
-    (strategies, metadata and scores files, a datapool, dumped frames, clips, exports).
-    Returns its report.json, as read back from the file, and the run's result."""
-    inp = _sample_input(folder)
+    (strategies, metadata and scores files, a datapool, dumped frames, clips, exports), and the
+    ``extra`` settings. Returns its report.json, as read back from the file, and the run's result.
+
+    ``inputs``: the folder of an earlier sample run, whose input files this run reads (the same
+    bytes: a video encoded again after a run in the same process came out with other pixels)."""
+    inputs = inputs or folder
+    inp = inputs / "in" if inputs is not folder else _sample_input(folder)
     settings = {
         **_SETTINGS,
         "input_dir": str(inp),
         "output_dir": str(folder / "out"),
-        "metadata": str(folder / "metadata.csv"),
-        "scores": str(folder / "scores.csv"),
+        "metadata": str(inputs / "metadata.csv"),
+        "scores": str(inputs / "scores.csv"),
         "datapool": str(folder / "pool"),
+        **extra,
     }
     result = framepick.run(framepick.load_config(overrides=settings), embedder=GridColours())
     report = json.loads((folder / "out" / "report.json").read_text(encoding="utf-8"))

@@ -278,3 +278,50 @@ def test_training_knn_leaves_the_frames_own_shot_out() -> None:
     assert bench_training.knn_accuracy(emb, label, shot, k=1) == 0.0
     # the same frames, the shots relabelled so that look-alikes share a scene: all right
     assert bench_training.knn_accuracy(emb, np.array([0, 0, 1, 1, 1, 1, 0, 0]), shot, k=1) == 1.0
+
+
+# --- shots (bench_shots) ----------------------------------------------------------------------
+
+
+def test_shot_clips_have_their_cuts_where_they_say(tmp_path: Path) -> None:
+    import bench_shots
+
+    cuts = bench_shots.generated_clip(tmp_path / "a.mp4", 3, seed=2, width=64, height=48)
+    frames = np.stack(decode_all(tmp_path / "a.mp4")).astype(np.float64)
+    assert len(cuts) == 2 and 20 <= cuts[0] and cuts[1] - cuts[0] >= 20 and len(frames) - cuts[1] >= 20
+    steps = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))  # steps[i]: frame i to i + 1
+    assert set(np.argsort(steps)[-2:] + 1) == set(cuts)  # the two largest pixel steps are the cuts
+    assert bench_shots.generated_clip(tmp_path / "b.mp4", 3, seed=2, width=64, height=48) == cuts
+
+
+def test_shot_measures_on_a_hand_made_selection() -> None:
+    from types import SimpleNamespace
+
+    import bench_shots
+
+    # one source of 40 frames, cuts at 12 and 30 (shots of 12, 18, 10 frames); L = 10
+    embeddings = np.zeros((40, 2), np.float32)
+    embeddings[12:30, 0] = 1.0
+    embeddings[30:, 1] = 3.0
+    rows = np.array([np.arange(0, 10), np.arange(5, 15), np.arange(20, 30)])  # the second holds the cut at 12
+
+    class Picked:  # the run's sequences: rows, and len() = how many candidates
+        def __init__(self, rows: np.ndarray) -> None:
+            self.rows = rows
+
+        def __len__(self) -> int:
+            return len(self.rows)
+
+    result = SimpleNamespace(
+        table=SimpleNamespace(source=np.zeros(40, np.int32), index=np.arange(40), embeddings=embeddings),
+        selection=SimpleNamespace(indices=np.array([0, 1, 2])),
+        sequences=Picked(rows),
+        sources=[SimpleNamespace(name="v.mp4")],
+        report={"metrics": {"covering_radius": 0.5}},
+    )
+    got = bench_shots.selection_figures(result, {"v.mp4": [12, 30]})
+    assert got["share_holding_a_cut"] == pytest.approx(1 / 3)
+    # shots of at least 10 frames: all three; covered: shot 0 (twice: 5..14 is mostly shot 0) and shot 1
+    assert (got["shots_long_enough"], got["shot_coverage"]) == (3, pytest.approx(2 / 3))
+    # the farthest frame: shot 2's (0, 3), nearest selected frames (0, 0) or (1, 0): distance 3
+    assert got["frame_covering_radius"] == pytest.approx(3.0)

@@ -29,6 +29,7 @@ ray = pytest.importorskip("ray")
 
 import framepick  # noqa: E402
 from framepick import load_config  # noqa: E402
+from framepick.chunks import plan_chunks  # noqa: E402
 from framepick.config import RayConfig  # noqa: E402
 from framepick.discover import scan_input  # noqa: E402
 from framepick.distributed import embed_sources_ray  # noqa: E402
@@ -248,6 +249,19 @@ def test_run_equals_local(kill_marker: Path, media_input: Path, tmp_path: Path) 
     _assert_same_outputs(local, on_ray)
     names = (tmp_path / "ray/filenames/sampled_filenames.txt").read_text()
     assert "long/b-" in names or "long/c-" in names, "premise: frames of the chunked videos are selected"
+
+
+def test_shots_equal_local_with_cuts_on_chunk_borders(kill_marker: Path, media_input: Path, tmp_path: Path) -> None:
+    """sequence_boundaries=shots: the Ray run finds the local run's shots, with c.mkv's cuts (frames
+    40 and 80) exactly where its chunks meet and b.mp4's (30, 60, 90) inside chunks."""
+    local, on_ray = _runs(media_input, tmp_path, sequence_boundaries="shots")
+    _assert_same_outputs(local, on_ray, ("counts", "shots"))
+    assert (tmp_path / "local/data/shots.csv").read_text() == (tmp_path / "ray/data/shots.csv").read_text()
+    cuts = on_ray.report["shots"]["cuts_by_source"]
+    assert cuts["long/b.mp4"] == [30, 60, 90] and cuts["long/c.mkv"] == [40, 80]
+    borders = {s.name: [c.first_index for c in plan_chunks(s, CHUNK)[1:]] for s in on_ray.sources if s.kind == "video"}
+    assert set(cuts["long/c.mkv"]) <= set(borders["long/c.mkv"]), "premise: cuts on chunk borders"
+    assert not set(cuts["long/b.mp4"]) & set(borders["long/b.mp4"]), "premise: cuts inside chunks"
 
 
 def test_killed_workers_are_retried(kill_marker: Path, media_input: Path, tmp_path: Path) -> None:

@@ -122,10 +122,20 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any]
     return report, result, folder
 
 
+@pytest.fixture(scope="module")
+def shots_run(
+    tmp_path_factory: pytest.TempPathFactory, sample_run: tuple[dict[str, Any], framepick.RunResult, Path]
+) -> tuple[dict[str, Any], Path, Path]:
+    """(report.json, its folder, the input's folder) of the sample run with ``sequence_boundaries=shots``,
+    on the sample run's input files: the keys only it writes."""
+    folder = tmp_path_factory.mktemp("reference-shots")
+    return sample_report(folder, sample_run[2], sequence_boundaries="shots")[0], folder, sample_run[2]
+
+
 def test_every_section_field_is_described() -> None:
     """Every key a section declares has a description: the table is made of them."""
     assert not [key.path for key in results.declared_keys() if not key.what.strip()]
-    stages = {"run", "discover", "train", "checks", "select", "report", "write"}
+    stages = {"run", "discover", "train", "checks", "sequences", "select", "report", "write"}
     assert {key.stage for key in results.declared_keys()} == stages
 
 
@@ -141,11 +151,16 @@ def test_a_field_without_a_description_is_found(monkeypatch: pytest.MonkeyPatch)
     assert [key.path for key in results.declared_keys() if not key.what.strip()] == ["sources[].new_key"]
 
 
-def test_every_report_json_key_is_described(sample_run: tuple[dict[str, Any], framepick.RunResult, Path]) -> None:
-    report = sample_run[0]
+def test_every_report_json_key_is_described(
+    sample_run: tuple[dict[str, Any], framepick.RunResult, Path], shots_run: tuple[dict[str, Any], Path, Path]
+) -> None:
+    report, with_shots = sample_run[0], shots_run[0]
     assert not undescribed(report), "declare these report.json keys, with a description, in src/framepick/results.py"
-    assert not unwritten(report), (
-        "src/framepick/results.py declares keys the sample run of tests/sample_run.py does not write"
+    assert not undescribed(with_shots), (
+        "declare these report.json keys, with a description, in src/framepick/results.py"
+    )
+    assert not set(unwritten(report)) & set(unwritten(with_shots)), (
+        "src/framepick/results.py declares keys the sample runs of tests/sample_run.py do not write"
     )
     assert undescribed(dict(report, page=dict(report["page"], new=1))) == ["page.new"]
     assert undescribed(dict(report, brand_new=1)) == ["brand_new"]
@@ -205,6 +220,25 @@ def test_report_json_is_what_it_was_before_the_sections(
     report, _, folder = sample_run
     got = json.loads(json.dumps(report).replace(str(folder), "<tmp>"))
     want = json.loads(_BEFORE.read_text(encoding="utf-8"))
+    assert not list(_differences(want, got))
+
+
+def test_shots_on_the_sample_add_their_keys_and_change_nothing_else(
+    shots_run: tuple[dict[str, Any], Path, Path],
+) -> None:
+    """The sample video's one cut (frame 6) falls on a sequence border of length 2: with
+    sequence_boundaries=shots the candidates, the selection and every other key are the fixed
+    run's, and the shot keys are added (the cut found, each sequence's shot)."""
+    report, folder, inputs = shots_run
+    got = json.loads(json.dumps(report).replace(str(folder), "<tmp>").replace(str(inputs), "<tmp>"))
+    assert got.pop("shots")["cuts_by_source"] == {"a.mp4": [6]}
+    shots = [entry.pop("shot") for entry in got["sequences"]]
+    assert shots == [int(entry["frame_indices"][0] >= 6) if entry["video_name"] == "a.mp4" else 0
+                     for entry in got["sequences"]]  # fmt: skip
+    assert [clip.pop("shot") for clip in got["clips"]] == shots  # each clip carries its sequence's shot
+    assert got["config"].pop("sequence_boundaries") == "shots"
+    want = json.loads(_BEFORE.read_text(encoding="utf-8"))
+    want["config"].pop("sequence_boundaries")
     assert not list(_differences(want, got))
 
 

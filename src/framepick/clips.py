@@ -119,7 +119,9 @@ def _unused(rel: str, used: set[str]) -> str:
     return rel
 
 
-def write_clips(out: Path, sources: Sequence[Source], table: FrameTable, rows: np.ndarray) -> tuple[Clip, ...]:
+def write_clips(
+    out: Path, sources: Sequence[Source], table: FrameTable, rows: np.ndarray, shots: Sequence[int] | None = None
+) -> tuple[Clip, ...]:
     """Write a clip of each sequence under ``out`` and return them, report.json's ``clips``.
 
     ``rows``: the frame-table rows of the selected sequences, one sequence a row, in selection
@@ -128,7 +130,8 @@ def write_clips(out: Path, sources: Sequence[Source], table: FrameTable, rows: n
     ``last``, ``frames``, ``method`` (``copy`` or ``encode``), ``codec``, ``crf`` (None for a
     copy), ``pix_fmt``, ``fps`` and ``psnr_db`` (the worst frame's; None when every frame is
     identical to the source's). A clip that failed has ``method`` None and an ``error``, and no
-    file: one bad source must not cost the run its other outputs.
+    file: one bad source must not cost the run its other outputs. ``shots``: each sequence's
+    shot (``sequence_boundaries=shots``), which its clip carries.
     """
     counts = np.bincount(table.source, minlength=len(sources))
     shared = shared_stems(sources)
@@ -140,7 +143,8 @@ def write_clips(out: Path, sources: Sequence[Source], table: FrameTable, rows: n
         indices = [int(i) for i in table.index[seq]]
         keep = _stem(source).casefold() in shared
         rel = _unused(clip_relpath(source, indices[0], indices[-1], int(counts[src]), keep_extension=keep), used)
-        clip = Clip(rel, source.name, indices[0], indices[-1], len(indices), None, rank=rank)
+        shot = None if shots is None else int(shots[rank - 1])
+        clip = Clip(rel, source.name, indices[0], indices[-1], len(indices), None, shot=shot, rank=rank)
         target = out / rel
         try:
             target.parent.mkdir(parents=True, exist_ok=True)

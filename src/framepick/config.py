@@ -543,6 +543,14 @@ class Config:
     selected_sequence_length: int = field(
         default=1, metadata=_about(_ints(1, _LIMIT), "frames per selected sequence; 1 is plain frame selection")
     )
+    sequence_boundaries: str = field(
+        default="fixed",
+        metadata=_about(
+            _choice("fixed", "shots"),
+            "fixed: sequences follow each other from a source's first frame; shots: cuts are found from the "
+            "frames' embeddings and each shot is split on its own, so no sequence holds a cut (data/shots.csv)",
+        ),
+    )
     stopping_condition: StoppingCondition = field(
         default_factory=StoppingCondition, metadata={"group": StoppingCondition}
     )
@@ -689,6 +697,12 @@ class Config:
                 "(the frames) and/or export_clips=true (the clips)"
             )
         _check_training(self)
+        if self.sequence_boundaries == "shots" and self.embedding_frame_stride > 1:
+            raise ConfigError(
+                f"sequence_boundaries=shots finds cuts from every frame's embedding, but embedding_frame_stride="
+                f"{self.embedding_frame_stride} embeds only some: set embedding_frame_stride=1 or "
+                "sequence_boundaries=fixed"
+            )
         if self.method == "random" and (self.selection.strategies is not None or self.datapool is not None):
             raise ConfigError(
                 "method=random cannot be combined with selection.strategies or datapool: "

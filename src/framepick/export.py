@@ -82,6 +82,7 @@ class Item:
     frame_name: str | None = None  # frames only
     position: int | None = None  # a frame's place in its sequence, from 0
     seconds: float | None = None  # a video frame's timestamp
+    shot: int | None = None  # sequence_boundaries=shots: its sequence's shot in the source
 
     def fields(self) -> dict[str, Any]:
         """The framepick fields every tool gets, under the same names everywhere."""
@@ -92,6 +93,8 @@ class Item:
             out |= {"frame_index": self.first, "frame_name": self.frame_name, "position": self.position}
             if self.seconds is not None:
                 out["timestamp_sec"] = self.seconds
+        if self.shot is not None:
+            out["shot"] = self.shot
         return out
 
 
@@ -148,6 +151,7 @@ def _frame_items(sequences: Sequence[SelectedSequence], candidates: Sequence[int
                     frame_name=name,
                     position=position,
                     seconds=sec,
+                    shot=seq.shot,
                 )
             )
     return items
@@ -171,7 +175,15 @@ def _clip_items(clips: Sequence[Clip], candidates: Sequence[int]) -> list[Item]:
             raise OutputError(f"export_format: clip '{clip.path}' has rank {clip.rank}: no selected sequence has it")
         candidate = int(candidates[clip.rank - 1])
         items.append(
-            Item(PurePosixPath(clip.path).as_posix(), candidate, clip.rank, clip.source, clip.first, clip.last)
+            Item(
+                PurePosixPath(clip.path).as_posix(),
+                candidate,
+                clip.rank,
+                clip.source,
+                clip.first,
+                clip.last,
+                shot=clip.shot,
+            )
         )
     return sorted(items, key=lambda item: item.rank)
 

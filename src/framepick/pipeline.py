@@ -40,6 +40,7 @@ from .results import (
     RunReport,
     RunSummary,
     SelectedSequence,
+    ShotsSection,
     SourceInfo,
     Stopping,
     StrategyResults,
@@ -48,6 +49,7 @@ from .results import (
 from .scan import Executor, ScanRequest
 from .select import Selection, select
 from .sequences import SequenceLayout, Sequences, make_sequences, sequence_embeddings
+from .shots import CutRule, Shots, detect_shots
 from .strategies import (
     FrameValues,
     StrategyOutcome,
@@ -66,6 +68,7 @@ from .write import (
     write_json,
     write_lines,
     write_metadata_csv,
+    write_shots_csv,
     write_staged,
 )
 
@@ -93,6 +96,7 @@ class RunResult:
     thumbnails: dict[tuple[int, int], str]  # (source, frame) -> made while scanning
     strategies: _Chosen | None  # what the selection strategies did
     pool: Datapool | None  # the datapool the run continued from (new picks are added at the end)
+    shots: Shots | None = None  # with sequence_boundaries=shots: the shots found (data/shots.csv)
 
     @property
     def summary(self) -> RunSummary:
@@ -126,6 +130,7 @@ class _Staged:
     thumbnails: dict[tuple[int, int], str]  # (source, frame) -> made while scanning
     embedding_rows: np.ndarray  # the frame-table rows data/embeddings.csv holds, in order
     selected_rows: np.ndarray  # (K, length): the frame-table rows of the selected sequences, in selection order
+    shots: Shots | None  # with sequence_boundaries=shots
 
     @property
     def selection(self) -> Selection:
@@ -138,6 +143,7 @@ class _Staged:
         return RunResult(
             self.config, self.sources, self.table, self.checks, self.sequences, self.sequence_embeddings,
             self.selection, record, report, candidates, timings, self.thumbnails, self.strategies, self.pool,
+            self.shots,
         )  # fmt: skip
 
 
@@ -223,10 +229,11 @@ def _after_embedding(
     with _timed(timings, "checks"):
         checks = _checks(config, sources, results, table)
     with _timed(timings, "sequences"):
-        sequences, seq_emb = _sequences(config, table, checks)
+        shots = _shots(config, sources, table)
+        sequences, seq_emb = _sequences(config, sources, table, checks, shots)
     with _timed(timings, "select"):
         chosen = _select(config, sources, table, sequences, seq_emb, pool, lambda: _model(used))
-    staged = _stage(config, sources, table, checks, sequences, seq_emb, chosen, pool, results)
+    staged = _stage(config, sources, table, checks, sequences, seq_emb, chosen, pool, results, shots)
     summary = _summarize(staged, timings, work, found, trained)
     candidates = _candidates(staged)
     logger.info(summary.stopping.message)
@@ -306,9 +313,35 @@ def _checks(config: Config, sources: list[Source], results: list[SourceFrames], 
     return checks
 
 
-def _sequences(config: Config, table: FrameTable, checks: CheckResult) -> tuple[Sequences, np.ndarray]:
+def _shots(config: Config, sources: list[Source], table: FrameTable) -> Shots | None:
+    """With ``sequence_boundaries=shots``, every source's shots, found from the gathered embeddings
+    (so the executor and the cache do not matter; see :mod:`framepick.shots`)."""
+    if config.sequence_boundaries != "shots":
+        return None
+    shots = detect_shots(table.source, table.index, table.embeddings, table.embedded_mask, CutRule())
+    longest = shots.longest()
+    logger.info("%d shots in %d sources (%d cuts)", len(shots), len(longest), len(shots) - len(longest))
+    length = config.selected_sequence_length
+    frames = np.bincount(table.source, minlength=len(longest))
+    for source, most in longest.items():
+        if most < length <= frames[source]:  # long enough for a sequence, but cut too often
+            logger.warning(
+                "%s (%d frames): %d shots, the longest %d frames: no sequence of %d frames "
+                "fits in a shot, so it gives no candidate (sequence_boundaries=shots)",
+                sources[source].name, int(frames[source]), int((shots.source == source).sum()), most, length,
+            )  # fmt: skip
+    return shots
+
+
+def _sequences(
+    config: Config, sources: list[Source], table: FrameTable, checks: CheckResult, shots: Shots | None
+) -> tuple[Sequences, np.ndarray]:
     """The candidate sequences and their mean embeddings (strided: over the embedded frames)."""
-    sequences = make_sequences(table.source, table.index, checks.usable, config.selected_sequence_length)
+    length = config.selected_sequence_length
+    frame_shot = shots.frame_shot if shots is not None else None
+    sequences = make_sequences(table.source, table.index, checks.usable, length, frame_shot)
+    if shots is not None and not len(sequences) and int((shots.last - shots.first).max(initial=-1)) + 1 < length:
+        raise NoCandidatesError(_no_shot_long_enough(sources, shots, length))
     strided = _layout(config).strided
     return sequences, sequence_embeddings(table.embeddings, sequences, embedded=table.embedded if strided else None)
 
@@ -323,6 +356,7 @@ def _stage(
     chosen: _Chosen,
     pool: Datapool | None,
     results: list[SourceFrames],
+    shots: Shots | None,
 ) -> _Staged:
     """What the summary and the write stage read, each fact computed once."""
     scanned = {(i, k): uri for i, r in enumerate(results) for k, uri in r.thumbnails.items()}
@@ -330,6 +364,7 @@ def _stage(
         config, sources, table, checks, sequences, seq_emb, chosen, pool, scanned,
         embedding_rows=table.csv_rows(checks.usable),
         selected_rows=sequences.rows[chosen.selection.indices],
+        shots=shots,
     )  # fmt: skip
 
 
@@ -545,12 +580,40 @@ def _sequence_entries(run: _Staged) -> tuple[SelectedSequence, ...]:
         source = run.sources[int(seqs.source[s])]
         names = [table.names[r] for r in rows]
         indices = [int(table.index[r]) for r in rows]
+        shot = None if seqs.shot is None else int(seqs.shot[s])
         if source.kind != "video":
-            entries.append(SelectedSequence(source.name, names, indices))
+            entries.append(SelectedSequence(source.name, names, indices, shot=shot))
             continue
         seconds = [None if np.isnan(table.seconds[r]) else float(table.seconds[r]) for r in rows]
-        entries.append(SelectedSequence(source.name, names, indices, [table.pts[r] for r in rows], seconds))
+        entries.append(SelectedSequence(source.name, names, indices, [table.pts[r] for r in rows], seconds, shot))
     return tuple(entries)
+
+
+def _shots_section(run: _Staged) -> ShotsSection | None:
+    shots = run.shots
+    if shots is None:
+        return None
+    frames = shots.last - shots.first + 1
+    cuts = {run.sources[i].name: found for i, found in shots.cuts().items()}
+    return ShotsSection(
+        shots=len(shots),
+        cuts=int((shots.shot > 0).sum()),
+        shots_shorter_than_sequence=int((frames < run.config.selected_sequence_length).sum()),
+        rule=CutRule().to_json(),
+        cuts_by_source=cuts,
+    )
+
+
+def _no_shot_long_enough(sources: list[Source], shots: Shots, length: int) -> str:
+    """Why no candidate exists when every shot is shorter than a sequence (a slideshow, a flicker)."""
+    frames = shots.last - shots.first + 1
+    longest = int(frames.max()) if len(frames) else 0
+    return (
+        f"no candidate sequence: sequence_boundaries=shots found {len(shots)} shots in {len(sources)} sources "
+        f"and none is {length} frames long (the longest has {longest}; a source that cuts at "
+        "nearly every frame, such as a slideshow, has no shot to take a sequence from); "
+        f"lower selected_sequence_length (at most {longest}) or set sequence_boundaries=fixed"
+    )
 
 
 def _stopping(config: Config, seqs: Sequences, sel: Selection, chosen: _Chosen | None = None) -> Stopping:
@@ -636,6 +699,7 @@ def _summarize(
         strategies=StrategyResults(**strategy),
         datapool=DatapoolSection(**pool) if pool is not None else None,
         training=trained.section if trained is not None else None,
+        shots=_shots_section(run),
     )
 
 
@@ -694,6 +758,8 @@ def _write_tables(out: Path, run: _Staged, summary: RunSummary, candidates: Cand
     )
     write_metadata_csv(out / "data" / "metadata.csv", table.names, table.video_names(run.sources), table.metadata)
     write_json(out / "data" / "sequence_information.json", [seq.to_json() for seq in summary.sequences])
+    if run.shots is not None:
+        write_shots_csv(out / "data" / "shots.csv", run.shots, [source.name for source in run.sources])
     candidates.save(out / CANDIDATES_NPZ)
     write_lines(out / "filenames" / "sampled_filenames.txt", summary.selected_frame_names)
     write_lines(out / "filenames" / "corrupt_filenames.txt", checks.corrupt_names)
@@ -731,7 +797,9 @@ def _write_files(
         report = write_report(out, inputs, thumbnails, layout)
         if dump is not None:
             dump.finish()
-    clips = write_clips(out, run.sources, run.table, run.selected_rows) if cfg.export_clips else None
+    shot = run.sequences.shot
+    shots = None if shot is None else shot[run.selection.indices].tolist()
+    clips = write_clips(out, run.sources, run.table, run.selected_rows, shots) if cfg.export_clips else None
     exports = write_exports(
         out, cfg, summary.sequences, run.selection.indices.tolist(), clips
     )  # after the frames and clips

@@ -55,6 +55,7 @@ __all__ = [
     "RunReport",
     "RunSummary",
     "SelectedSequence",
+    "ShotsSection",
     "SourceCounts",
     "SourceInfo",
     "Stopping",
@@ -384,6 +385,14 @@ class SelectedSequence:
     frame_timestamps_sec: list[float | None] | None = field(
         default=None, metadata=about("videos only: the same in seconds", omit_none=True)
     )
+    shot: int | None = field(
+        default=None,
+        metadata=about(
+            "with `sequence_boundaries=shots`: the shot of the source the sequence lies in (counted from 0 within "
+            "the source, as in `data/shots.csv`)",
+            omit_none=True,
+        ),
+    )
 
     def to_json(self) -> dict[str, Any]:
         return _fields_json(self)
@@ -476,6 +485,31 @@ class TrainingSection:
     )
 
 
+@dataclass(frozen=True)
+class ShotsSection:
+    """The shots the run found (``sequence_boundaries=shots``); ``data/shots.csv`` lists each."""
+
+    shots: int = field(metadata=about("shots in all sources (a source without a cut is one shot)"))
+    cuts: int = field(metadata=about("cuts found (`shots` − sources with a frame)"))
+    shots_shorter_than_sequence: int = field(
+        metadata=about("shots shorter than `selected_sequence_length`: they hold no candidate")
+    )
+    rule: dict[str, float] = field(
+        metadata=about(
+            "when a step between consecutive frames is a cut",
+            members={
+                "window": "neighbouring steps on each side a step is compared with",
+                "ratio": "a cut's step is at least this many times its neighbours' mean ...",
+                "min_score": "... and at least this cosine distance",
+                "hard_score": "a step of at least this cosine distance is a cut whatever its neighbours",
+            },
+        )
+    )
+    cuts_by_source: dict[str, list[int]] = field(
+        metadata=about("per source with a cut, the first frame index of each shot after its first")
+    )
+
+
 # report.json's keys, top to bottom, up to the later stages' (which go where their `at` says):
 # (key, the RunSummary field holding it: a section with a field of that name, or "" for the
 # RunSummary field of that name itself).
@@ -500,7 +534,14 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     ("value_files", "strategies"),
     ("datapool", ""),
     ("training", ""),
+    ("shots", ""),
 )
+
+
+def _omitted_when_none(key: str) -> bool:
+    """Whether RunSummary's top-level ``key`` is left out of report.json when it is None."""
+    found = [f for f in fields(RunSummary) if f.name == key]
+    return bool(found and found[0].metadata.get("omit_none"))
 
 
 @dataclass(frozen=True)
@@ -525,6 +566,12 @@ class RunSummary:
     training: TrainingSection | None = field(
         default=None, metadata=about("with `enable_training=true`: the training; `null` without", stage="train")
     )
+    shots: ShotsSection | None = field(
+        default=None,
+        metadata=about(
+            "with `sequence_boundaries=shots`: the shots found; left out without", stage="sequences", omit_none=True
+        ),
+    )
 
     @property
     def selected_frame_names(self) -> list[str]:
@@ -547,13 +594,20 @@ class RunSummary:
                 f"datapool {pool.folder}: {pool.items_before} earlier picks, {pool.new_items} new, "
                 f"{pool.items_after} in all"
             )
+        if self.shots is not None:
+            short = self.shots.shots_shorter_than_sequence
+            lines.append(
+                f"{self.shots.shots} shots ({self.shots.cuts} cuts); no selected sequence holds a cut"
+                + (f"; {short} shots shorter than a sequence give no candidate" if short else "")
+            )
         strategies = self.strategies.strategies
         lines.extend(f"{s['label']}: {s['message']}" for s in strategies if s.get("reached") is False)
         return lines
 
     def to_json(self) -> dict[str, Any]:
         """The summary's keys of ``report.json``, in its order (plain JSON types)."""
-        return {key: _json(getattr(self._holder(attr), key)) for key, attr in LAYOUT}
+        out = {key: _json(getattr(self._holder(attr), key)) for key, attr in LAYOUT}
+        return {key: value for key, value in out.items() if value is not None or not _omitted_when_none(key)}
 
     def _holder(self, attr: str) -> Any:
         return self if not attr else getattr(self, attr)
@@ -711,6 +765,10 @@ class Clip:
             omit_none=True,
             rare=True,
         ),
+    )
+    shot: int | None = field(
+        default=None,
+        metadata=about("with `sequence_boundaries=shots`: the shot its sequence lies in", omit_none=True),
     )
     # its sequence's place in the selection (1: picked first); not in report.json, where the
     # clips are in selection order, one per selected sequence

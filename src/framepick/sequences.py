@@ -1,4 +1,4 @@
-"""Stage 5: split sources into fixed-length sequences and average their embeddings."""
+"""Stage 5: split sources (or their shots) into fixed-length sequences and average their embeddings."""
 
 from __future__ import annotations
 
@@ -52,8 +52,9 @@ class Sequences:
     start: np.ndarray  # int32 (M,), frame index of the first frame
     n_complete: int  # complete sequences, candidates or not
     n_dropped_invalid: int  # complete sequences with a corrupt or duplicate frame
-    n_tails: int  # sources whose last frames did not fill a sequence
+    n_tails: int  # sources (shots, when split by shot) whose last frames did not fill a sequence
     n_tail_frames: int  # frames in those incomplete tails
+    shot: np.ndarray | None = None  # int32 (M,): each sequence's shot within its source (split by shot only)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -63,16 +64,25 @@ class Sequences:
         return len(self.rows) * self.length
 
 
-def make_sequences(source: np.ndarray, index: np.ndarray, usable: np.ndarray, length: int) -> Sequences:
+def make_sequences(
+    source: np.ndarray, index: np.ndarray, usable: np.ndarray, length: int, shot: np.ndarray | None = None
+) -> Sequences:
     """Split each source into consecutive, non-overlapping runs of ``length`` frames.
 
     ``source``/``index``/``usable`` are per-frame columns in table order (each source's
     frames contiguous, index 0..n-1). Splits start at each source's first frame; an
     incomplete tail is dropped, and so is any sequence holding an unusable frame.
+
+    ``shot`` (each frame's shot within its source, :class:`framepick.shots.Shots`) splits
+    each shot on its own instead, from its first frame, so that no sequence holds a cut; each
+    shot's incomplete tail is dropped and counted.
     """
     rows: list[np.ndarray] = []
     n_complete = n_invalid = n_tails = n_tail_frames = 0
-    boundaries = np.flatnonzero(np.diff(source)) + 1
+    change = np.diff(source) != 0
+    if shot is not None:
+        change |= np.diff(shot) != 0
+    boundaries = np.flatnonzero(change) + 1
     for begin, end in zip(np.r_[0, boundaries], np.r_[boundaries, len(source)]):
         n = int(end - begin)
         full = n // length
@@ -97,6 +107,7 @@ def make_sequences(source: np.ndarray, index: np.ndarray, usable: np.ndarray, le
         n_dropped_invalid=n_invalid,
         n_tails=n_tails,
         n_tail_frames=n_tail_frames,
+        shot=None if shot is None else shot[first].astype(np.int32),
     )
 
 

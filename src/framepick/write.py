@@ -25,6 +25,7 @@ from ._png import encode_png
 from .decode import decoder_for
 from .discover import Source, dumped_name
 from .errors import OutputError
+from .shots import Shots
 from .table import FrameTable
 from .thumbnails import Thumbnails, source_thumbnails
 
@@ -42,6 +43,7 @@ __all__ = [
     "write_json",
     "write_lines",
     "write_metadata_csv",
+    "write_shots_csv",
     "write_staged",
 ]
 
@@ -201,6 +203,24 @@ def write_metadata_csv(
             prefixes = "\0".join(map(operator.add, frames, map(middle.__getitem__, videos))).encode("utf-8")
             lines = b"".join(map(operator.add, prefixes.split(b"\0"), numbers))
             fh.write(lines.replace(b"\x00", b""))
+
+
+def write_shots_csv(path: Path, shots: Shots, video_names: Sequence[str]) -> None:
+    """``data/shots.csv``: one row a shot, in table order: ``video_name,shot,first_frame,last_frame,frames,
+    score,ratio``; score and ratio are the cut's that starts the shot (empty for a source's first shot)."""
+
+    def number(value: float) -> str:
+        return "" if np.isnan(value) else "inf" if np.isinf(value) else f"{value:.6g}"
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write("video_name,shot,first_frame,last_frame,frames,score,ratio\n")
+        for source, shot, first, last, score, ratio in zip(
+            shots.source.tolist(), shots.shot.tolist(), shots.first.tolist(), shots.last.tolist(),
+            shots.score.tolist(), shots.ratio.tolist(),
+        ):  # fmt: skip
+            name = _csv_field(video_names[source])
+            fh.write(f"{name},{shot},{first},{last},{last - first + 1},{number(score)},{number(ratio)}\n")
 
 
 _DUMP_THREADS = 4  # encoder and copy threads for dump_dataset

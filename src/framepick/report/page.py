@@ -169,6 +169,7 @@ class TimelineRow:
     colour: str
     candidate_runs: tuple[tuple[float, float], ...]  # (x, width)
     marks: tuple[tuple[float, float, str], ...]  # (x0, x1, title)
+    cuts: tuple[tuple[float, str], ...] = ()  # sequence_boundaries=shots: (x, title) of each cut
 
 
 @dataclass(frozen=True)
@@ -391,10 +392,12 @@ def _timeline(inputs: ReportInputs, limit: int) -> tuple[TimelineRow, ...]:
     sel_by_src: dict[int, list[tuple[int, int]]] = {}
     for r, c in enumerate(inputs.selected, start=1):
         sel_by_src.setdefault(int(inputs.source[c]), []).append((int(inputs.start[c]), r))
+    cuts_by_source = (inputs.report.get("shots") or {}).get("cuts_by_source", {})
     rows = []
     for s, entry in enumerate(inputs.report["sources"][:limit]):
         frames = max(int(entry["frames"]), 1)
         px = TIMELINE_W / frames
+        cuts = cuts_by_source.get(entry["name"], [])
         rows.append(
             TimelineRow(
                 name=entry["name"],
@@ -403,6 +406,7 @@ def _timeline(inputs: ReportInputs, limit: int) -> tuple[TimelineRow, ...]:
                 colour=colour(s),
                 candidate_runs=_candidate_runs(cand_by_src.get(s, []), inputs.length, px),
                 marks=_marks(sel_by_src.get(s, []), inputs.length, px),
+                cuts=tuple((c * px, f"cut: shot {k} starts at frame {c}") for k, c in enumerate(cuts, start=1)),
             )
         )
     return tuple(rows)

@@ -328,12 +328,21 @@ def plot_timeline(path: Path, inputs: ReportInputs) -> int:
     if y:
         bars = boxes(np.asarray(y, float), np.asarray(left, float), np.asarray(width, float))
         ax.add_collection(PolyCollection(bars, facecolors=colour, linewidths=0))
+    cuts = (inputs.report.get("shots") or {}).get("cuts_by_source", {})
+    ticks = []  # sequence_boundaries=shots: a dark tick at each cut
+    for row in range(shown):
+        frames, y0 = max(int(sources[row]["frames"]), 1), shown - 1 - row
+        ticks += [((c / frames, y0 - 0.4), (c / frames, y0 + 0.4)) for c in cuts.get(sources[row]["name"], [])]
+    if ticks:
+        from matplotlib.collections import LineCollection
+
+        ax.add_collection(LineCollection(ticks, colors="#222222", linewidths=0.6))
     ax.set_yticks(range(shown))
     ax.set_yticklabels(labels[::-1], fontsize=7)
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.6, shown - 0.4)
     ax.set_xlabel("position in source (fraction of its frames)")
     more = f" (first {shown} of {len(sources)} sources)" if shown < len(sources) else ""
-    _title(ax, f"Selected sequences by position{more}")
+    _title(ax, f"Selected sequences by position{more}" + (" (dark ticks: cuts)" if ticks else ""))
     _save(fig, path)
     return shown

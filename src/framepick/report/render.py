@@ -158,6 +158,11 @@ def _timeline_row(row: TimelineRow) -> str:
         f"<title>{_e(title)}</title></rect>"
         for x0, x1, title in row.marks
     ]
+    parts += [
+        f'<rect class="cut" x="{x - 0.5:.1f}" y="0" width="1" height="16" fill="#222222">'
+        f"<title>{_e(title)}</title></rect>"
+        for x, title in row.cuts
+    ]
     parts.append("</svg>")
     return (
         f'<tr><td title="{_e(row.name)}">{_e(row.name[-48:])}</td>'
