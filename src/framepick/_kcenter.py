@@ -43,7 +43,7 @@ __all__ = ["NearestTracker", "kcenter_fast", "kcenter_half", "kcenter_reference"
 _MARGIN = 1e-3  # relative slack of the pruning test (see module docstring)
 _ABS_MARGIN = 1e-12  # absolute slack, for distances near float32 underflow
 _PASS_ROWS = 32_768  # rows per block of a distance pass (8 MB of float32 at 64 dimensions)
-_HALF_MIN_ELEMENTS = 1_000_000  # values (rows x dims) from which kcenter_fast compiles (bench_kcenter_peers.py)
+_HALF_MIN_ELEMENTS = 4_000_000  # values (rows x dims) from which the ~2 s of loading Numba and its cached kernels pay
 _SEED_ELEMENTS = 2_000_000  # float64 distances per block when seeding with outside centers (16 MB)
 
 
@@ -286,7 +286,8 @@ def kcenter_fast(
 
     ``engine``: ``"numpy"`` (this function's loop), ``"half"`` (:func:`kcenter_half`), or
     ``"auto"``: the compiled half-precision kernel from ``_HALF_MIN_ELEMENTS`` values of
-    finite points on when Numba imports (below that its fixed costs do not pay), else NumPy.
+    finite points on when Numba imports (below that, loading Numba and the cached kernels, about
+    2 s, does not pay), else NumPy.
 
     Per pick: the distances from the new center to the earlier centers (O(t·d)), then one
     vectorised O(N) pass over two flat arrays (each point's nearest distance and its
