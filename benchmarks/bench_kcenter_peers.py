@@ -175,7 +175,8 @@ def case(name: str, x: np.ndarray, k: int, rounds: int, numpy_too: bool) -> dict
             start = time.perf_counter()
             fast = kcenter_fast(x, k, 0, engine="numpy")[0]
             row["framepick_numpy_sec"] = time.perf_counter() - start
-            row["numpy_identical"] = bool(np.array_equal(fast, ref))
+            row["numpy_identical_to_mundig"] = bool(np.array_equal(fast, ref))
+            row["numpy_identical_to_half"] = bool(np.array_equal(fast, picks))
         print(name, {a: (round(b, 3) if isinstance(b, float) else b) for a, b in row.items()}, flush=True)
         out["rounds"].append(row)
     best = min(out["rounds"], key=lambda r: r["framepick_half_sec"])

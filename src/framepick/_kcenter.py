@@ -26,6 +26,11 @@ pass over two flat arrays, screens them with a BLAS matrix-vector product and a 
 error bound, and computes the exact shared distance only for the few that may get closer.
 The pruning test carries a relative margin of 1e-3 (float32 rounding of a squared distance
 is ~1e-6 relative), so it never skips a point whose float32 distance would have decreased.
+
+From ``_HALF_MIN_ELEMENTS`` values on, :func:`kcenter_fast` runs :func:`kcenter_half`
+instead: the compiled kernel of :mod:`framepick._kcenter_jit` (a float16 screen with per-row
+rounding bounds, block and triangle bounds, the exact fixed-tree distance where they cannot
+decide), which reads half the bytes a pick; the same picks and radii.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ from numba.extending import intrinsic
 _MARGIN = 1e-5
 _HALF_TOP = 2.0**14  # largest scaled magnitude: float16 holds up to 65504
 _PREP_ROWS = 32_768  # rows per block when making the float16 copy (float64 temporaries: 16 MB at 64 dims)
-BLOCK = 256  # rows per bounding ball (benchmarks/bench_kcenter_peers.py measures 64..4096)
+BLOCK = 4096  # rows per bounding ball: the fastest of 64..4096 (bench_kcenter_peers.py --levers)
 
 
 def _half_to_float(typingctx: Any, bits: Any) -> Any:
