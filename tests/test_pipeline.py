@@ -63,6 +63,7 @@ def test_outputs_layout(run_60) -> None:  # type: ignore[no-untyped-def]
     for rel in [
         "config/config.yaml",
         "data/embeddings.csv",
+        "data/embeddings.npy",
         "data/selected_embeddings.csv",
         "data/sequence_information.json",
         "filenames/sampled_filenames.txt",

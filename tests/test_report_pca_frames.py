@@ -229,6 +229,7 @@ def _strip_frame_map(out: Path) -> ReportStats:
 def test_an_older_stats_file_gets_its_frame_map_from_embeddings_csv(run_20x10: Path, tmp_path: Path) -> None:
     out = tmp_path / "copy"
     shutil.copytree(run_20x10, out)
+    (out / "data" / "embeddings.npy").unlink()  # the CSV alone
     full = _strip_frame_map(out)
     report = rebuild_report(out)
     again = ReportStats.load(out / REPORT_STATS_NPZ)  # computed once, and saved
@@ -242,11 +243,48 @@ def test_an_older_stats_file_gets_its_frame_map_from_embeddings_csv(run_20x10: P
     assert len(trails) == PICKS and all(len(t[2]) == LENGTH for t in trails)
 
 
+def test_embeddings_npy_holds_the_csv_rows(run_20x10: Path) -> None:
+    names, x = _csv(run_20x10 / "data" / "embeddings.csv")
+    npy = np.load(run_20x10 / "data" / "embeddings.npy")
+    assert npy.dtype == np.float32 and len(names) == len(npy) > 0
+    np.testing.assert_array_equal(npy, x[:, :-1].astype(np.float32))  # 9 digits round-trip float32; then labels
+
+
+@pytest.mark.parametrize("npy", ["matching", "wrong_shape"])
+def test_an_older_stats_file_gets_its_frame_map_from_embeddings_npy(
+    run_20x10: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, npy: str
+) -> None:
+    """data/embeddings.npy is read instead of the CSV when it has the run's shape; else the CSV."""
+    import framepick.embeddings_csv
+
+    out = tmp_path / "copy"
+    shutil.copytree(run_20x10, out)
+    full = _strip_frame_map(out)
+    reads: list[Path] = []
+    real = framepick.embeddings_csv.read_embeddings_csv
+
+    def counting(path: Path) -> dict[str, np.ndarray]:
+        reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(framepick.embeddings_csv, "read_embeddings_csv", counting)
+    if npy == "wrong_shape":
+        np.save(out / "data" / "embeddings.npy", np.load(out / "data" / "embeddings.npy")[:-1])
+    report = rebuild_report(out)
+    again = ReportStats.load(out / REPORT_STATS_NPZ)
+    assert full.frames is not None and again.frames is not None
+    assert np.allclose(again.frames.xy, full.frames.xy, atol=1e-5)
+    assert np.array_equal(again.frames.sequence, full.frames.sequence)
+    assert report["page"]["frame_map"]["points"] == 200
+    assert len(reads) == (0 if npy == "matching" else 1)
+
+
 def test_an_older_stats_file_without_embeddings_csv_still_rebuilds(run_20x10: Path, tmp_path: Path) -> None:
     out = tmp_path / "copy"
     shutil.copytree(run_20x10, out)
     _strip_frame_map(out)
     (out / "data" / "embeddings.csv").unlink()
+    (out / "data" / "embeddings.npy").unlink()
     report = rebuild_report(out)
     html = (out / "report.html").read_text()
     assert report["page"]["frame_map"] is None and 'id="frame-map-missing"' in html and 'class="fmap"' not in html

@@ -26,10 +26,16 @@ pass over two flat arrays, screens them with a BLAS matrix-vector product and a 
 error bound, and computes the exact shared distance only for the few that may get closer.
 The pruning test carries a relative margin of 1e-3 (float32 rounding of a squared distance
 is ~1e-6 relative), so it never skips a point whose float32 distance would have decreased.
+
+From ``_HALF_MIN_ELEMENTS`` values on, :func:`kcenter_fast` runs :func:`kcenter_half`
+instead: the compiled kernel of :mod:`framepick._kcenter_jit` (a float16 screen with per-row
+rounding bounds, block and triangle bounds, the exact fixed-tree distance where they cannot
+decide), which reads half the bytes a pick; the same picks and radii.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 
@@ -37,11 +43,12 @@ import numpy as np
 
 from .errors import SelectionError
 
-__all__ = ["NearestTracker", "kcenter_fast", "kcenter_reference", "sq_dist"]
+__all__ = ["NearestTracker", "kcenter_fast", "kcenter_half", "kcenter_reference", "sq_dist"]
 
 _MARGIN = 1e-3  # relative slack of the pruning test (see module docstring)
 _ABS_MARGIN = 1e-12  # absolute slack, for distances near float32 underflow
 _PASS_ROWS = 32_768  # rows per block of a distance pass (8 MB of float32 at 64 dimensions)
+_HALF_MIN_ELEMENTS = 4_000_000  # values (rows x dims) from which the ~2 s of loading Numba and its cached kernels pay
 _SEED_ELEMENTS = 2_000_000  # float64 distances per block when seeding with outside centers (16 MB)
 
 
@@ -278,8 +285,14 @@ def kcenter_fast(
     first: int = 0,
     min_distance: float = -1.0,
     order: Sequence[int] | np.ndarray | None = None,
+    engine: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """Same picks and radii as :func:`kcenter_reference`, with triangle-inequality pruning.
+
+    ``engine``: ``"numpy"`` (this function's loop), ``"half"`` (:func:`kcenter_half`), or
+    ``"auto"``: the compiled half-precision kernel from ``_HALF_MIN_ELEMENTS`` values of
+    finite points on when Numba imports (below that, loading Numba and the cached kernels, about
+    2 s, does not pay), else NumPy.
 
     Per pick: the distances from the new center to the earlier centers (O(t·d)), then one
     vectorised O(N) pass over two flat arrays (each point's nearest distance and its
@@ -289,6 +302,10 @@ def kcenter_fast(
     rows.
     """
     x = _check(x, k)
+    if engine not in ("auto", "numpy", "half"):
+        raise SelectionError(f"engine must be 'auto', 'numpy' or 'half', got {engine!r}")
+    if engine == "half" or (engine == "auto" and _half_pays(x)):
+        return kcenter_half(x, k, first, min_distance, order)
     n = len(x)
     tracker = NearestTracker(x, min(k, n))
     nearest = tracker.nearest
@@ -303,6 +320,56 @@ def kcenter_fast(
             radii.append(0.0)
             return np.array(picked, np.int64), np.array(radii), False
         nxt = int(np.argmax(nearest))
+        radius_sq = float(nearest[nxt])
+        radii.append(math.sqrt(max(radius_sq, 0.0)))
+        if radius_sq < threshold:
+            return np.array(picked, np.int64), np.array(radii), True
+        if len(picked) == k:
+            return np.array(picked, np.int64), np.array(radii), False
+        i = nxt if order is None else int(order[len(picked)])
+
+
+def _half_pays(x: np.ndarray) -> bool:
+    """Whether :func:`kcenter_fast` should run the compiled kernel on ``x`` (see there)."""
+    if x.size < _HALF_MIN_ELEMENTS or not bool(np.isfinite(x).all()):
+        return False
+    try:
+        from . import _kcenter_jit  # noqa: F401 - imports Numba, loads its cached kernels
+    except ImportError:
+        logging.getLogger("framepick").warning(
+            "numba does not import: k-center runs on the slower NumPy kernel (pip install numba)"
+        )
+        return False
+    return True
+
+
+def kcenter_half(
+    x: np.ndarray,
+    k: int,
+    first: int = 0,
+    min_distance: float = -1.0,
+    order: Sequence[int] | np.ndarray | None = None,
+    block: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Same picks and radii as :func:`kcenter_reference`, by the compiled half-precision
+    kernel (:mod:`framepick._kcenter_jit`); ``x`` must be finite. Raises ImportError
+    without Numba."""
+    from . import _kcenter_jit as jit
+
+    x = _check(x, k)
+    n = len(x)
+    tracker = jit.HalfTracker(x, min(k, n), jit.BLOCK if block is None else block)
+    nearest = tracker.nearest
+    picked: list[int] = []
+    radii: list[float] = []
+    threshold = min_distance * min_distance if min_distance > 0 else -1.0
+    i = first if order is None else int(order[0])
+    while True:
+        picked.append(i)
+        nxt = tracker.add(i)
+        if len(picked) == n:
+            radii.append(0.0)
+            return np.array(picked, np.int64), np.array(radii), False
         radius_sq = float(nearest[nxt])
         radii.append(math.sqrt(max(radius_sq, 0.0)))
         if radius_sq < threshold:

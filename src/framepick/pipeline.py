@@ -65,6 +65,7 @@ from .write import (
     DumpPass,
     short_gil_slices,
     write_embeddings_csv,
+    write_embeddings_npy,
     write_json,
     write_lines,
     write_metadata_csv,
@@ -749,6 +750,7 @@ def _write_tables(out: Path, run: _Staged, summary: RunSummary, candidates: Cand
     (out / "config" / "config.yaml").write_text(config_to_yaml(cfg), encoding="utf-8")
     kept = run.embedding_rows
     write_embeddings_csv(out / "data" / "embeddings.csv", [table.names[r] for r in kept], table.embeddings, rows=kept)
+    write_embeddings_npy(out / "data" / "embeddings.npy", table.embeddings, rows=kept)
     selected_rows = run.selected_rows.reshape(-1)
     embedded_rows = selected_rows[table.embedded_mask[selected_rows]]
     write_embeddings_csv(

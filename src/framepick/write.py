@@ -40,6 +40,7 @@ __all__ = [
     "format_floats",
     "short_gil_slices",
     "write_embeddings_csv",
+    "write_embeddings_npy",
     "write_json",
     "write_lines",
     "write_metadata_csv",
@@ -164,6 +165,29 @@ def write_embeddings_csv(
             body = format_floats(part) if dim else np.zeros((len(chunk), 0), np.uint8)
             lines = [_csv_field(name).encode("utf-8") + b"," + row.tobytes() + b"0\n" for name, row in zip(chunk, body)]
             fh.write(b"".join(lines).replace(b"\x00", b""))
+
+
+def write_embeddings_npy(
+    path: Path, embeddings: np.ndarray, rows: np.ndarray | None = None, block: int = 65_536
+) -> None:
+    """``data/embeddings.npy``: the rows of embeddings.csv, in its order, as one float32 (N, D)
+    array that ``np.load`` reads in seconds (the CSV takes minutes at a million rows).
+
+    Written as a stream (the NumPy header, then blocks of rows): no copy of the gathered rows.
+    """
+    n = len(embeddings) if rows is None else len(rows)
+    dim = embeddings.shape[1] if embeddings.ndim == 2 else 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        header = {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+            "fortran_order": False,
+            "shape": (n, dim),
+        }
+        np.lib.format.write_array_header_1_0(fh, header)
+        for begin in range(0, n, block):
+            part = embeddings[begin : begin + block] if rows is None else embeddings[rows[begin : begin + block]]
+            fh.write(np.ascontiguousarray(part, np.float32).tobytes())
 
 
 def write_metadata_csv(

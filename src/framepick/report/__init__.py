@@ -41,6 +41,7 @@ from .build import build_report, count_per_source, make_stats
 from .data import (
     CANDIDATES_CSV,
     EMBEDDINGS_CSV,
+    EMBEDDINGS_NPY,
     CandidateFrames,
     ReportInputs,
     frames_from_csv,
@@ -156,7 +157,7 @@ def _saved_stats(out: Path, inputs: ReportInputs, layout: Layout) -> ReportStats
     stats = ReportStats.load(path) if path.is_file() else None
     csv_note = ""
     if (stats is None or stats.frames is None) and inputs.length > 1:
-        logger.info("report: reading %s for the frame map", EMBEDDINGS_CSV)
+        logger.info("report: reading %s (or %s) for the frame map", EMBEDDINGS_NPY, EMBEDDINGS_CSV)
         inputs.frames, csv_note = frames_from_csv(out, inputs)
     if stats is None:
         logger.info("report: %s is missing; computing the statistics", REPORT_STATS_NPZ)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .. import embeddings_csv
+from .._log import logger
 from ..errors import InputError, OutputError
 from ..results import CANDIDATES_NPZ, Candidates, RunReport
 from ..sequences import SequenceLayout
@@ -31,6 +32,7 @@ from ..sequences import SequenceLayout
 __all__ = [
     "CANDIDATES_CSV",
     "EMBEDDINGS_CSV",
+    "EMBEDDINGS_NPY",
     "CandidateFrames",
     "ReportInputs",
     "frames_from_csv",
@@ -41,6 +43,7 @@ __all__ = [
 
 CANDIDATES_CSV = "data/candidates.csv"
 EMBEDDINGS_CSV = "data/embeddings.csv"
+EMBEDDINGS_NPY = "data/embeddings.npy"  # the same rows as float32, read first when present
 _CANDIDATE_FIELDS = (
     "candidate",
     "video_name",
@@ -231,6 +234,11 @@ def frames_from_csv(out: Path, inputs: ReportInputs) -> tuple[CandidateFrames | 
     stride = 1 if config.get("embeddings") else max(1, int(config.get("embedding_frame_stride") or 1))
     layout = SequenceLayout(inputs.length, stride)
     offsets = np.array([o for o in range(inputs.length) if layout.embeds(o)], np.int64)
+    matrix = _frames_npy(out, inputs)
+    if matrix is not None:
+        rows = inputs.embeddings_row[:, None] + np.arange(len(offsets))
+        if len(rows) == 0 or int(rows.max()) < len(matrix):
+            return CandidateFrames(matrix, rows, offsets), ""
     path = out / EMBEDDINGS_CSV
     try:
         table = embeddings_csv.read_embeddings_csv(path)
@@ -243,3 +251,22 @@ def frames_from_csv(out: Path, inputs: ReportInputs) -> tuple[CandidateFrames | 
     if not fits or any(names[int(r)] != name for r, name in zip(inputs.embeddings_row, inputs.names)):
         return None, f"'{path}' does not match {CANDIDATES_NPZ}"
     return CandidateFrames(matrix, rows, offsets), ""
+
+
+def _frames_npy(out: Path, inputs: ReportInputs) -> np.ndarray | None:
+    """``data/embeddings.npy`` when it is there and has the run's shape (as many rows as
+    embeddings.csv, report.json's ``metrics.frames_with_embedding``, and the candidates' width);
+    else None, and the CSV is read. It carries no names: the shape is its check."""
+    path = out / EMBEDDINGS_NPY
+    if not path.is_file():
+        return None
+    try:
+        matrix = np.load(path, mmap_mode="r")
+    except (OSError, ValueError) as exc:
+        logger.info("report: ignoring %s (%s)", EMBEDDINGS_NPY, exc)
+        return None
+    expected = (inputs.report.get("metrics", {}).get("frames_with_embedding"), inputs.embeddings.shape[1])
+    if matrix.dtype != np.float32 or matrix.ndim != 2 or matrix.shape != expected:
+        logger.info("report: ignoring %s: shape %s, the run has %s", EMBEDDINGS_NPY, matrix.shape, expected)
+        return None
+    return np.asarray(matrix)
