@@ -14,7 +14,18 @@ from framepick.config import describe_keys
 
 KEYS = [key for key, _, _ in describe_keys()]
 PATH_KEYS = {"input_dir", "output_dir"}
-OPTIONAL_PATH_KEYS = {"cache_dir", "embeddings", "metadata", "scores", "datapool", "model.path", "ray.address"}
+OPTIONAL_PATH_KEYS = {
+    "cache_dir",
+    "embeddings",
+    "metadata",
+    "scores",
+    "datapool",
+    "model.path",
+    "ray.address",
+    "checkpoint",
+}
+# keys whose values are numbers with bounds (the training's lightly.* rates and strengths)
+NUMBER_KEYS = {key for key, default, _ in describe_keys() if key.startswith("lightly.") and isinstance(default, float)}
 
 # Values no key accepts, as YAML text on the command line.
 # For path keys: YAML that is not a string (any string may be a folder name).
@@ -37,7 +48,17 @@ def _bad_values(key: str) -> st.SearchStrategy[str]:
         return st.one_of(junk, numbers, st.sampled_from(["", "true", "false", "3.0", "1.5", "0x", "-1", "31", "1025"]))
     if key == "ray.num_gpus_per_embedder":
         return st.one_of(junk, st.sampled_from(["", "true", "null", "-2", "-0.5", "abc"]))
-    if key in ("method", "output_image_format", "model.name", "model.device", "model.engine", "executor"):
+    if key in NUMBER_KEYS:  # every such key's bounds lie within [0, 100]
+        return st.one_of(junk, st.sampled_from(["", "true", "null", "abc", "-0.5", "1e9", "[0.1]"]))
+    if key in (
+        "method",
+        "output_image_format",
+        "model.name",
+        "model.device",
+        "model.engine",
+        "executor",
+        "sequence_boundaries",
+    ):
         return st.one_of(junk, numbers, st.sampled_from(["", "true", "null", "CoreSet2", "gif", "tpu"]))
     if key in ("model.mean", "model.std"):  # three numbers (and only with model.path, which the fuzz never sets)
         return st.one_of(junk, st.sampled_from(["1,2", "[1, 2, 3, 4]", "a,b,c", "[.nan, 1, 1]", "true"]))
@@ -49,6 +70,7 @@ def _bad_values(key: str) -> st.SearchStrategy[str]:
         "normalize_embeddings",
         "dump_dataset",
         "export_clips",
+        "enable_training",
     ):
         return st.one_of(junk, numbers, st.sampled_from(["", "0", "1", "maybe", "null", "2.0"]))
     if key == "stopping_condition.n_samples":
