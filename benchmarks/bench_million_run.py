@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SIZE = 64
 DIM = 64
+CLI = [sys.executable, "-c", "import sys; from framepick.cli import main; sys.exit(main())"]  # framepick, this Python
 
 
 def make_video(path: Path, frames: int, seed: int) -> None:
@@ -100,6 +101,46 @@ def timed_child(cmd: list[str]) -> tuple[float, int]:
     return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 
 
+def measure(folder: Path, videos: int, frames: int, k: int, keep: bool = False) -> dict[str, Any]:
+    """Make the input, run ``framepick run`` and ``framepick report`` on it; the figures."""
+    shutil.rmtree(folder, ignore_errors=True)
+    setup = prepare(folder, videos, frames)
+    out_dir = folder / "out"
+    run_cmd = [
+        *CLI,
+        "run",
+        f"input_dir={folder / 'input'}",
+        f"output_dir={out_dir}",
+        f"embeddings={folder / 'embeddings.csv'}",
+        "selected_sequence_length=1",
+        f"stopping_condition.n_samples={k}",
+        "cache_dir=none",
+    ]
+    run_sec, run_peak = timed_child(run_cmd)
+    report = json.loads((out_dir / "report.json").read_text())
+    sizes = {p: (out_dir / p).stat().st_size for p in ("data/embeddings.csv", "data/embeddings.npy", "report.json")}
+    rebuild_sec, _ = timed_child([*CLI, "report", str(out_dir)])
+    candidates = videos * frames
+    result = {
+        "videos": videos,
+        "frames_per_video": frames,
+        "candidates": candidates,
+        "k": k,
+        "setup": setup,
+        "run_sec": round(run_sec, 1),
+        "run_peak_rss_gb": round(run_peak / 1e9, 2),
+        "timings_sec": report.get("timings_sec"),
+        "selected": len(report.get("sequences", [])),
+        "output_bytes": sizes,
+        "report_rebuild_sec": round(rebuild_sec, 1),
+        "per_candidate_us": round(run_sec / candidates * 1e6, 1),
+        "load_after": list(os.getloadavg()),
+    }
+    if not keep:
+        shutil.rmtree(folder, ignore_errors=True)
+    return result
+
+
 def main() -> None:
     from _common import save
 
@@ -111,46 +152,9 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    folder = Path(args.dir)
-    shutil.rmtree(folder, ignore_errors=True)
-    setup = prepare(folder, args.videos, args.frames)
-    out_dir = folder / "out"
-    run_cmd = [
-        sys.executable,
-        "-c",
-        "import sys; from framepick.cli import main; sys.exit(main())",
-        "run",
-        f"input_dir={folder / 'input'}",
-        f"output_dir={out_dir}",
-        f"embeddings={folder / 'embeddings.csv'}",
-        "selected_sequence_length=1",
-        f"stopping_condition.n_samples={args.k}",
-        "cache_dir=none",
-    ]
-    run_sec, run_peak = timed_child(run_cmd)
-    report = json.loads((out_dir / "report.json").read_text())
-    sizes = {p: (out_dir / p).stat().st_size for p in ("data/embeddings.csv", "data/embeddings.npy", "report.json")}
-    rebuild_sec, _ = timed_child([sys.executable, "-c", "import sys; from framepick.cli import main; sys.exit(main())", "report", str(out_dir)])
-    candidates = args.videos * args.frames
-    result = {
-        "videos": args.videos,
-        "frames_per_video": args.frames,
-        "candidates": candidates,
-        "k": args.k,
-        "setup": setup,
-        "run_sec": round(run_sec, 1),
-        "run_peak_rss_gb": round(run_peak / 1e9, 2),
-        "timings_sec": report.get("timings_sec"),
-        "selected": len(report.get("sequences", [])),
-        "output_bytes": sizes,
-        "report_rebuild_sec": round(rebuild_sec, 1),
-        "per_candidate_us": round(run_sec / candidates * 1e6, 1),
-        "load_after": list(os.getloadavg()),
-    }
+    result = measure(Path(args.dir), args.videos, args.frames, args.k, keep=args.keep)
     print(json.dumps(result, indent=2))
     print(save("million-run", result, args.out))
-    if not args.keep:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -325,3 +325,20 @@ def test_shot_measures_on_a_hand_made_selection() -> None:
     assert (got["shots_long_enough"], got["shot_coverage"]) == (3, pytest.approx(2 / 3))
     # the farthest frame: shot 2's (0, 3), nearest selected frames (0, 0) or (1, 0): distance 3
     assert got["frame_covering_radius"] == pytest.approx(3.0)
+
+
+# --- a whole run with many candidates (bench_million_run) ----------------------------------------
+
+
+def test_million_run_selects_from_every_candidate_at_a_small_size(tmp_path: Path) -> None:
+    """The script's run, at 3 x 40 frames: every frame is a candidate (distinct frames, names
+    that join the precomputed embeddings), k of them are selected, and the figures are the run's."""
+    import bench_million_run
+
+    got = bench_million_run.measure(tmp_path / "m", videos=3, frames=40, k=12, keep=True)
+    assert (got["candidates"], got["selected"]) == (120, 12)
+    report = json.loads((tmp_path / "m" / "out" / "report.json").read_text())
+    assert (report["counts"]["frames_usable"], report["counts"]["sequence_candidates"]) == (120, 120)
+    assert got["output_bytes"]["data/embeddings.npy"] == 128 + 120 * bench_million_run.DIM * 4
+    assert set(got["timings_sec"]) >= {"decode_embed", "checks", "select"}
+    assert got["run_peak_rss_gb"] > 0
