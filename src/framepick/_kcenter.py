@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -306,20 +306,37 @@ def kcenter_fast(
         raise SelectionError(f"engine must be 'auto', 'numpy' or 'half', got {engine!r}")
     if engine == "half" or (engine == "auto" and _half_pays(x)):
         return kcenter_half(x, k, first, min_distance, order)
-    n = len(x)
-    tracker = NearestTracker(x, min(k, n))
-    nearest = tracker.nearest
+    tracker = NearestTracker(x, min(k, len(x)))
+
+    def add(i: int) -> int:
+        tracker.add(x[i], i)
+        return int(np.argmax(tracker.nearest))
+
+    return _greedy(len(x), k, first, min_distance, order, add, tracker.nearest)
+
+
+def _greedy(
+    n: int,
+    k: int,
+    first: int,
+    min_distance: float,
+    order: Sequence[int] | np.ndarray | None,
+    add: Callable[[int], int],
+    nearest: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The pick loop of the fast kernels: ``add(i)`` makes row ``i`` a center, updates
+    ``nearest`` in place and returns the next pick (its argmax, lowest index among ties); the
+    rules are :func:`kcenter_reference`'s."""
     picked: list[int] = []
     radii: list[float] = []
     threshold = min_distance * min_distance if min_distance > 0 else -1.0
     i = first if order is None else int(order[0])
     while True:
         picked.append(i)
-        tracker.add(x[i], i)
+        nxt = add(i)
         if len(picked) == n:
             radii.append(0.0)
             return np.array(picked, np.int64), np.array(radii), False
-        nxt = int(np.argmax(nearest))
         radius_sq = float(nearest[nxt])
         radii.append(math.sqrt(max(radius_sq, 0.0)))
         if radius_sq < threshold:
@@ -357,23 +374,5 @@ def kcenter_half(
     from . import _kcenter_jit as jit
 
     x = _check(x, k)
-    n = len(x)
-    tracker = jit.HalfTracker(x, min(k, n), jit.BLOCK if block is None else block)
-    nearest = tracker.nearest
-    picked: list[int] = []
-    radii: list[float] = []
-    threshold = min_distance * min_distance if min_distance > 0 else -1.0
-    i = first if order is None else int(order[0])
-    while True:
-        picked.append(i)
-        nxt = tracker.add(i)
-        if len(picked) == n:
-            radii.append(0.0)
-            return np.array(picked, np.int64), np.array(radii), False
-        radius_sq = float(nearest[nxt])
-        radii.append(math.sqrt(max(radius_sq, 0.0)))
-        if radius_sq < threshold:
-            return np.array(picked, np.int64), np.array(radii), True
-        if len(picked) == k:
-            return np.array(picked, np.int64), np.array(radii), False
-        i = nxt if order is None else int(order[len(picked)])
+    tracker = jit.HalfTracker(x, min(k, len(x)), jit.BLOCK if block is None else block)
+    return _greedy(len(x), k, first, min_distance, order, tracker.add, tracker.nearest)
