@@ -341,7 +341,7 @@ def _sequences(
     length = config.selected_sequence_length
     frame_shot = shots.frame_shot if shots is not None else None
     sequences = make_sequences(table.source, table.index, checks.usable, length, frame_shot)
-    if shots is not None and not len(sequences) and int((shots.last - shots.first).max(initial=-1)) + 1 < length:
+    if shots is not None and not len(sequences) and int(shots.frames.max(initial=0)) < length:
         raise NoCandidatesError(_no_shot_long_enough(sources, shots, length))
     strided = _layout(config).strided
     return sequences, sequence_embeddings(table.embeddings, sequences, embedded=table.embedded if strided else None)
@@ -594,12 +594,11 @@ def _shots_section(run: _Staged) -> ShotsSection | None:
     shots = run.shots
     if shots is None:
         return None
-    frames = shots.last - shots.first + 1
     cuts = {run.sources[i].name: found for i, found in shots.cuts().items()}
     return ShotsSection(
         shots=len(shots),
         cuts=int((shots.shot > 0).sum()),
-        shots_shorter_than_sequence=int((frames < run.config.selected_sequence_length).sum()),
+        shots_shorter_than_sequence=int((shots.frames < run.config.selected_sequence_length).sum()),
         rule=CutRule().to_json(),
         cuts_by_source=cuts,
     )
@@ -607,8 +606,7 @@ def _shots_section(run: _Staged) -> ShotsSection | None:
 
 def _no_shot_long_enough(sources: list[Source], shots: Shots, length: int) -> str:
     """Why no candidate exists when every shot is shorter than a sequence (a slideshow, a flicker)."""
-    frames = shots.last - shots.first + 1
-    longest = int(frames.max()) if len(frames) else 0
+    longest = int(shots.frames.max(initial=0))
     return (
         f"no candidate sequence: sequence_boundaries=shots found {len(shots)} shots in {len(sources)} sources "
         f"and none is {length} frames long (the longest has {longest}; a source that cuts at "

@@ -65,6 +65,11 @@ class Shots:
     def __len__(self) -> int:
         return len(self.source)
 
+    @property
+    def frames(self) -> np.ndarray:
+        """Each shot's length in frames (``last - first + 1``)."""
+        return self.last - self.first + 1
+
     def cuts_of(self, source: int) -> list[int]:
         """The first frame of every shot of ``source`` but its first."""
         mine = (self.source == source) & (self.shot > 0)
@@ -80,7 +85,7 @@ class Shots:
     def longest(self) -> dict[int, int]:
         """{source: frames in its longest shot} for every source with a frame."""
         out: dict[int, int] = {}
-        for source, frames in zip(self.source.tolist(), (self.last - self.first + 1).tolist()):
+        for source, frames in zip(self.source.tolist(), self.frames.tolist()):
             out[source] = max(out.get(source, 0), frames)
         return out
 
