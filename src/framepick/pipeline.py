@@ -206,43 +206,22 @@ def run(config: Config, progress: Progress | None = None, *, embedder: Embedder 
                 tick = (lambda n: progress("embed", n, None)) if progress else None
                 results, dim, work, used = _decode_and_embed(config, sources, tick, embedder, checkpoint)
                 table = build_table(sources, results, dim)
-            result = _after_embedding(
-                config, sources, results, table, work, used, pool, found, timings, log_lines, output_dir, trained
-            )
-    return result
-
-
-def _after_embedding(
-    config: Config,
-    sources: list[Source],
-    results: list[SourceFrames],
-    table: FrameTable,
-    work: dict[str, int],
-    used: ResolvedModel | None,
-    pool: Datapool | None,
-    found: Discovery,
-    timings: dict[str, float],
-    log_lines: list[str],
-    output_dir: Path,
-    trained: TrainedFiles | None,
-) -> RunResult:
-    """The stages after decoding and embedding: checks, sequences, select, summarize, write."""
-    with _timed(timings, "checks"):
-        checks = _checks(config, sources, results, table)
-    with _timed(timings, "sequences"):
-        shots = _shots(config, sources, table)
-        sequences, seq_emb = _sequences(config, sources, table, checks, shots)
-    with _timed(timings, "select"):
-        chosen = _select(config, sources, table, sequences, seq_emb, pool, lambda: _model(used))
-    staged = _stage(config, sources, table, checks, sequences, seq_emb, chosen, pool, results, shots)
-    summary = _summarize(staged, timings, work, found, trained)
-    candidates = _candidates(staged)
-    logger.info(summary.stopping.message)
-    with _timed(timings, "write"):
-        record, report = write_staged(
-            output_dir, lambda out: _write_files(out, staged, summary, candidates, log_lines, trained)
-        )
-        _add_to_pool(staged, summary)
+            with _timed(timings, "checks"):
+                checks = _checks(config, sources, results, table)
+            with _timed(timings, "sequences"):
+                shots = _shots(config, sources, table)
+                sequences, seq_emb = _sequences(config, sources, table, checks, shots)
+            with _timed(timings, "select"):
+                chosen = _select(config, sources, table, sequences, seq_emb, pool, lambda: _model(used))
+            staged = _stage(config, sources, table, checks, sequences, seq_emb, chosen, pool, results, shots)
+            summary = _summarize(staged, timings, work, found, trained)
+            candidates = _candidates(staged)
+            logger.info(summary.stopping.message)
+            with _timed(timings, "write"):  # inside the training block: it copies the checkpoint
+                record, report = write_staged(
+                    output_dir, lambda out: _write_files(out, staged, summary, candidates, log_lines, trained)
+                )
+                _add_to_pool(staged, summary)
     return staged.result(record, report, candidates, timings)
 
 
