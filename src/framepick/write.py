@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from ._cpus import usable_cpus
+from ._decimal import POW10, format_scientific
 from ._framestats import FRAME_METADATA
 from ._fsutil import atomic_open
 from ._log import logger
@@ -83,100 +84,68 @@ def _csv_field(text: str) -> str:
     return text
 
 
-_TABLES: dict[str, np.ndarray] = {}
-
-
-def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """uint64 words of ASCII: 6 leading digits ``_d.ddddd``, 3 trailing digits, exponent ``e±XX,``."""
-    if not _TABLES:
-        q = np.arange(10**6, dtype=np.int64)
-        lead = np.zeros((10**6, 8), np.uint8)  # byte 0: sign slot (NUL), then d.ddddd
-        lead[:, 1] = q // 100000 % 10 + 48
-        lead[:, 2] = ord(".")
-        for k in range(5):
-            lead[:, 3 + k] = q // 10 ** (4 - k) % 10 + 48
-        r = np.arange(1000, dtype=np.int64)
-        tail = np.zeros((1000, 8), np.uint8)
-        for k in range(3):
-            tail[:, k] = r // 10 ** (2 - k) % 10 + 48
-        exps = np.zeros((128, 8), np.uint8)
-        exps[:, 3:] = np.frombuffer("".join(f"e{e:+03d}," for e in range(-64, 64)).encode(), np.uint8).reshape(128, 5)
-        _TABLES.update(lead=lead.view(np.uint64)[:, 0], tail=tail.view(np.uint64)[:, 0], exp=exps.view(np.uint64)[:, 0])
-        _TABLES["minus"] = np.frombuffer(b"-" + b"\0" * 7, np.uint64).copy()
-    return _TABLES["lead"], _TABLES["tail"], _TABLES["exp"]
-
-
 def format_floats(values: np.ndarray) -> np.ndarray:
     """float32 (m, d) -> uint8 (m, d*16): each value as ``[-]d.dddddddde±XX,`` (vectorised).
 
     Nine significant digits round-trip every float32 exactly (also -0.0 and subnormals). A
     positive value's sign slot holds a NUL byte, which the caller strips.
     """
-    return _format_scientific(np.asarray(values, dtype=np.float32).astype(np.float64))
-
-
-def _format_scientific(a: np.ndarray) -> np.ndarray:
-    """float64 (m, d) -> uint8 (m, d*16), nine significant digits as :func:`format_floats`.
-
-    Finite values with magnitudes in [1e-64, 1e64) or zero only (the exponent table's range).
-    """
-    lead, tail, exps = _tables()
-    m, d = a.shape
-    neg = np.signbit(a)
-    mag = np.abs(a)
-    nonzero = mag > 0
-    with np.errstate(divide="ignore"):
-        e = np.floor(np.log10(np.where(nonzero, mag, 1.0))).astype(np.int64)
-    mant = np.rint(mag / 10.0 ** (e - 8)).astype(np.int64)
-    low = nonzero & (mant < 10**8)  # log10 rounded up near a power of ten
-    if low.any():
-        e[low] -= 1
-        mant[low] = np.rint(mag[low] / 10.0 ** (e[low] - 8)).astype(np.int64)
-    high = mant >= 10**9  # rounding carried into a tenth digit
-    if high.any():
-        mant[high] = np.rint(mant[high] / 10).astype(np.int64)
-        e[high] += 1
-    e[~nonzero] = 0
-    words = np.empty((m, d, 2), np.uint64)
-    words[..., 0] = lead[mant // 1000]
-    words[..., 0] |= np.where(neg, _TABLES["minus"][0], np.uint64(0))
-    np.bitwise_or(tail[mant % 1000], exps[e + 64], out=words[..., 1])
-    return words.view(np.uint8).reshape(m, d * 16)
+    return format_scientific(np.asarray(values, dtype=np.float32).astype(np.float64))
 
 
 def write_embeddings_csv(
-    path: Path, names: Sequence[str], embeddings: np.ndarray, block: int = 512, rows: np.ndarray | None = None
+    path: Path, names: Sequence[str], embeddings: np.ndarray, block: int = 32_768, rows: np.ndarray | None = None
 ) -> None:
     """Lightly's format: ``filenames,embedding_0..embedding_{d-1},labels`` (labels 0).
 
     Values are written with 9 significant digits (scientific notation), enough to
-    round-trip float32 exactly; rows are formatted in vectorised blocks. ``rows``: write
-    ``embeddings[rows]`` (one name per row) without copying them all first.
+    round-trip float32 exactly. Rows are made by the compiled kernel
+    (:mod:`framepick._decimal_jit`, parallel over rows, the bytes of :func:`format_floats`),
+    a block at a time, and a block is written while the next is made: at a million rows the
+    file streams at about disk speed (docs/performance.md). ``rows``: write ``embeddings[rows]``
+    (one name per row) without copying them all first.
     """
+    from . import _decimal_jit
+
     path.parent.mkdir(parents=True, exist_ok=True)
     dim = embeddings.shape[1] if embeddings.ndim == 2 else 0
-    with open(path, "wb") as fh:
+    with open(path, "wb") as fh, ThreadPoolExecutor(1) as writer:
         fh.write((",".join(["filenames", *(f"embedding_{i}" for i in range(dim)), "labels"]) + "\n").encode())
+        pending: Future[Any] | None = None
         for begin in range(0, len(names), block):
             chunk = names[begin : begin + block]
             part = (
                 embeddings[begin : begin + len(chunk)] if rows is None else embeddings[rows[begin : begin + len(chunk)]]
             )
-            body = format_floats(part) if dim else np.zeros((len(chunk), 0), np.uint8)
-            fh.write(_csv_rows(chunk, body))
+            part = np.ascontiguousarray(part, np.float32).reshape(len(chunk), dim)
+            if not np.isfinite(part).all():
+                raise ValueError("embeddings.csv: an embedding is not finite (NaN or infinity)")
+            blob, name_start = _name_fields(chunk)
+            row_start = np.zeros(len(chunk) + 1, np.int64)
+            np.cumsum(np.diff(name_start) + (1 + _decimal_jit.VALUE_BYTES * dim + 2), out=row_start[1:])
+            row_start[1:] += np.cumsum(np.signbit(part).sum(1))  # a minus sign's byte
+            out = np.empty(int(row_start[-1]), np.uint8)
+            _decimal_jit.fill_rows(part, blob, name_start, out, row_start, POW10, _decimal_jit.PAIRS)
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(fh.write, out.data)
+        if pending is not None:
+            pending.result()
 
 
-def _csv_rows(names: Sequence[str], body: np.ndarray) -> bytes:
-    """``name,<body>0\\n`` for each row, assembled as one NUL-padded byte matrix and written
-    without its NULs (``body`` pads with NULs too): no per-row Python, which was about half of
-    the CSV's time (100,000 rows of 64 values, benchmarks/bench_million.py)."""
-    fields = [_csv_field(name).encode("utf-8") + b"," for name in names]
-    width = max(map(len, fields), default=1)
-    rows = np.zeros((len(fields), width + body.shape[1] + 2), np.uint8)
-    rows[:, :width] = np.array(fields, dtype=f"S{width}").view(np.uint8).reshape(len(fields), width)
-    rows[:, width : width + body.shape[1]] = body
-    rows[:, -2:] = np.frombuffer(b"0\n", np.uint8)
-    return rows.tobytes().replace(b"\x00", b"")
+def _name_fields(names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The CSV fields of ``names`` as one UTF-8 byte array and each field's start (and the end)."""
+    text = "".join(names)
+    if any(c in text for c in ',"\n\r'):
+        names = [_csv_field(name) for name in names]
+        text = "".join(names)
+    blob = text.encode("utf-8")
+    starts = np.zeros(len(names) + 1, np.int64)
+    if len(blob) == len(text):  # ASCII: a character is a byte
+        np.cumsum(np.fromiter(map(len, names), np.int64, len(names)), out=starts[1:])
+    else:
+        np.cumsum(np.fromiter((len(name.encode("utf-8")) for name in names), np.int64, len(names)), out=starts[1:])
+    return np.frombuffer(blob, np.uint8), starts
 
 
 def write_embeddings_npy(
@@ -225,7 +194,7 @@ def write_metadata_csv(
             chunk = values[begin : begin + block]
             known = np.isfinite(chunk) & (np.abs(chunk) < 1e60)
             tiny = known & (np.abs(chunk) < 1e-60)  # below the exponent table: written as 0
-            body = _format_scientific(np.where(known & ~tiny, chunk, 0.0)).reshape(len(chunk), k, 16)
+            body = format_scientific(np.where(known & ~tiny, chunk, 0.0)).reshape(len(chunk), k, 16)
             body[~known, :15] = 0  # NUL bytes, stripped below: an empty field
             body[:, -1, 15] = ord("\n")  # the last field's comma
             numbers = body.reshape(len(chunk), k * 16).view(f"S{k * 16}").ravel().tolist()  # ends in \n: kept whole
