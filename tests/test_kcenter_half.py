@@ -64,6 +64,8 @@ def _adversarial(name: str, rng: np.random.Generator) -> np.ndarray:
         base[:, 0] += rng.integers(-3, 4, 400) * 2.0**-20  # below float16's spacing at 3 (2^-9)
         base[:, 1] += rng.integers(0, 2, 400) * 1.0
         return base
+    if name == "integers":  # the benchmark's integer case: exact in any arithmetic, ties at most picks
+        return np.round(rng.standard_normal((600, 64)))
     if name == "subnormal_half":  # values that are float16 subnormals before scaling
         return rng.standard_normal((200, 5)) * 1e-6 + np.where(rng.random((200, 1)) < 0.5, 0.0, 1.0)
     raise AssertionError(name)
@@ -71,7 +73,7 @@ def _adversarial(name: str, rng: np.random.Generator) -> np.ndarray:
 
 ADVERSARIAL = [
     "duplicates", "all_equal", "ties", "grid", "one_point", "tiny_scale", "huge_scale",
-    "beyond_half_range", "mixed_magnitudes", "near_ties", "subnormal_half",
+    "beyond_half_range", "mixed_magnitudes", "near_ties", "subnormal_half", "integers",
 ]  # fmt: skip
 
 
