@@ -233,7 +233,11 @@ def test_page_in_chromium(run_l10: Path, browser: Any, tmp_path: Path) -> None:
         )
     assert page.locator("#radius-after").inner_text() == f"{report['metrics']['coverage']['radius_after']:.4g}"
     assert page.locator("#stopping").get_attribute("data-reason") == report["stopping"]["reason"]
-    assert page.locator("#timeline rect.mark").count() >= 1
+    # the timeline marks every selected sequence (marks that touch at this width are merged)
+    titles = page.locator("#timeline rect.mark title").all_text_contents()
+    assert sum(int(t.split()[0]) if "selected sequences" in t else 1 for t in titles) == len(info) == 6
+    want = {f"#{r}: frames {e['frame_indices'][0]}–{e['frame_indices'][-1]}" for r, e in enumerate(info, start=1)}
+    assert {t for t in titles if t.startswith("#")} <= want
     # hovering a selected point shows its name and thumbnail
     page.locator("#map").scroll_into_view_if_needed()
     page.locator("svg#map-pca circle.sel").first.hover()
