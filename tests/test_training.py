@@ -254,3 +254,28 @@ def test_ctrl_c_during_training_exits_130_and_leaves_nothing(frames_input: Path,
     assert err.strip().splitlines()[-1] == "framepick: interrupted; no partial result was left behind"
     left = sorted(p.name for p in out.iterdir()) if out.exists() else []
     assert left == [], left
+
+
+def test_a_killed_training_leaves_its_folder_and_the_next_run_removes_it(frames_input: Path, tmp_path: Path) -> None:
+    """Killed (SIGKILL, no cleanup) once the checkpoint is written and the trained model embeds:
+    the hidden training folder stays until the next run in that output folder (training or
+    not) finds its process gone and removes it."""
+    from media import FakeEmbedder
+
+    out, marker = tmp_path / "out", tmp_path / "marker"
+    src = str(Path(framepick.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(Path(__file__).parent)])}
+    words = _words(frames_input, out)
+    killable = str(Path(__file__).parent / "killable.py")
+    proc = subprocess.Popen([sys.executable, killable, "embed", str(marker), "run", *words], env=env)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the trained model never embedded"
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait(timeout=60)
+    assert [p.name for p in out.iterdir()] == [f".framepick-training-{proc.pid}"]
+    words2 = {"input_dir": str(frames_input), "output_dir": str(out), "cache_dir": None}
+    config = load_config(overrides={**words2, "stopping_condition.n_samples": 4})
+    framepick.run(config, embedder=FakeEmbedder())
+    assert not list(out.glob(".framepick-*")) and (out / "report.json").exists()

@@ -29,6 +29,7 @@ from .errors import OutputError
 from .shots import Shots
 from .table import FrameTable
 from .thumbnails import Thumbnails, source_thumbnails
+from .train import TRAINING_PREFIX
 
 __all__ = [
     "OPTIONAL_OUTPUTS",
@@ -437,9 +438,13 @@ def _stage_and_move(output_dir: Path, fill: Callable[[Path], _T]) -> _T:
 
 
 def _remove_stale_staging(output_dir: Path) -> None:
-    """Remove staging folders left by killed runs (their process no longer exists)."""
-    for path in output_dir.glob(f"{STAGING_PREFIX}*"):
-        pid_text = path.name[len(STAGING_PREFIX) :]
+    """Remove the staging and training folders left by killed runs (their process no longer
+    exists): a SIGKILL runs no cleanup, so the next run in the folder does it."""
+    stale = [(path, prefix) for prefix in (STAGING_PREFIX, TRAINING_PREFIX) for path in output_dir.glob(f"{prefix}*")]
+    for path, prefix in stale:
+        pid_text = path.name[len(prefix) :]
+        if prefix == TRAINING_PREFIX and pid_text == str(os.getpid()):
+            continue  # this run's own training, which the write stage is about to copy
         if pid_text.isdigit() and int(pid_text) != os.getpid():
             try:
                 os.kill(int(pid_text), 0)
