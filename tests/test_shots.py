@@ -14,6 +14,8 @@ from PIL import Image
 
 import framepick
 from framepick.errors import ConfigError, NoCandidatesError
+from framepick.report import read_inputs
+from framepick.results import Candidates
 from framepick.sequences import make_sequences
 from framepick.shots import CutRule, cut_scores, detect_shots, find_cuts, match_cuts
 from media import FakeEmbedder, scene_frame, shot_video, write_video
@@ -176,6 +178,9 @@ def test_fixed_sequences_straddle_those_cuts(shots_input: tuple[Path, list[int]]
     assert not (tmp_path / "out" / "data" / "shots.csv").exists()
     assert 'class="cut"' not in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert all("shot" not in s for s in result.report["sequences"])
+    with open(tmp_path / "out" / "data" / "candidates.csv", newline="") as fh:
+        assert "shot" not in next(csv.reader(fh))
+    assert len(Candidates.load(tmp_path / "out" / "data" / "candidates.npz").shot) == 0
     starts = result.sequences.start
     straddling = [s for s in starts.tolist() if any(s < c <= s + 9 for c in shots_input[1])]
     assert len(straddling) >= 3
@@ -199,6 +204,27 @@ def test_shots_csv_and_sequence_information_carry_the_shot(shots_run: framepick.
                           "frame_timestamps_sec", "shot"}  # fmt: skip
         assert (s["frame_indices"][0] - first_frames[s["shot"]]) % 10 == 0
     assert shots_run.report["shots"]["cuts_by_source"] == {"edited.mp4": [23, 30, 61, 73]}
+
+
+def test_candidates_csv_and_npz_carry_every_candidates_shot(shots_run: framepick.RunResult) -> None:
+    """Every candidate, selected or not, with the shot whose frames hold it (shots.csv's ranges)."""
+    out = Path(shots_run.config.output_dir)
+    with open(out / "data" / "candidates.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0])[-1] == "shot" and len(rows) == len(shots_run.sequences) == 7
+    shots = {0: (0, 22), 1: (23, 29), 2: (30, 60), 3: (61, 72), 4: (73, 90)}
+    for r in rows:
+        first_frame, last_frame = shots[int(r["shot"])]
+        assert first_frame <= int(r["first_frame"]) and int(r["last_frame"]) <= last_frame, r
+    assert [int(r["shot"]) for r in rows] == [0, 0, 2, 2, 2, 3, 4]
+    saved = Candidates.load(out / "data" / "candidates.npz")
+    np.testing.assert_array_equal(saved.shot, [int(r["shot"]) for r in rows])
+    info = json.loads((out / "data" / "sequence_information.json").read_text())
+    selected = [r for r in rows if int(r["selected_rank"]) > 0]
+    assert [int(r["shot"]) for r in sorted(selected, key=lambda r: int(r["selected_rank"]))] == [
+        s["shot"] for s in info
+    ]
+    np.testing.assert_array_equal(read_inputs(out).shot, saved.shot)  # what `framepick report` reads
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -717,6 +717,7 @@ def _candidates(run: _Staged) -> Candidates:
         embeddings_row=np.searchsorted(run.embedding_rows, first_rows).astype(np.int64),
         radii=np.asarray(sel.radii, np.float64),
         pool_embeddings=run.pool.embeddings if run.pool is not None else np.zeros((0, 0), np.float32),
+        shot=np.zeros(0, np.int64) if seqs.shot is None else seqs.shot.astype(np.int64),
     )
 
 

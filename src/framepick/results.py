@@ -944,6 +944,8 @@ class Candidates:
     pool_embeddings: np.ndarray = field(
         default_factory=lambda: np.zeros((0, 0), np.float32)
     )  # datapool items before the run
+    # (M,) int64: each candidate's shot within its source (sequence_boundaries=shots); empty otherwise
+    shot: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __len__(self) -> int:
         return len(self.source)
@@ -967,6 +969,7 @@ class Candidates:
                 embeddings_row=self.embeddings_row.astype(np.int64),
                 radii=np.asarray(self.radii, np.float64),
                 pool_embeddings=np.asarray(self.pool_embeddings, np.float32),
+                shot=np.asarray(self.shot, np.int64),
             )
 
     @classmethod
@@ -987,6 +990,7 @@ class Candidates:
                     pool_embeddings=data["pool_embeddings"]
                     if "pool_embeddings" in data
                     else np.zeros((0, 0), np.float32),
+                    shot=data["shot"] if "shot" in data else np.zeros(0, np.int64),  # older runs: none
                 )
         except FileNotFoundError:
             raise OutputError(f"'{path}' is missing: rerun the selection with this framepick version") from None

@@ -90,6 +90,8 @@ class ReportInputs:
     pool_embeddings: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     # the candidates' frame embeddings: a run's, in memory (None in a rebuild; see frames_from_csv)
     frames: CandidateFrames | None = None
+    # (M,) int: each candidate's shot within its source (sequence_boundaries=shots); empty otherwise
+    shot: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __len__(self) -> int:
         return len(self.source)
@@ -133,6 +135,7 @@ class ReportInputs:
             embeddings_row=candidates.embeddings_row.astype(np.int64),
             pool_embeddings=_pool(candidates),
             frames=frames,
+            shot=np.asarray(candidates.shot, np.int64),
         )
 
     def frame_key(self, cand: int, offset: int) -> tuple[int, int]:
@@ -150,27 +153,28 @@ def _pool(candidates: Candidates) -> np.ndarray:
 
 
 def write_candidates_csv(path: Path, inputs: ReportInputs) -> None:
-    """``data/candidates.csv``: one row per candidate sequence, for people and spreadsheets."""
+    """``data/candidates.csv``: one row per candidate sequence, for people and spreadsheets;
+    with ``sequence_boundaries=shots`` a last column, ``shot`` (the shot within its source)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     rank = np.zeros(len(inputs), np.int64)
     rank[inputs.selected] = np.arange(1, len(inputs.selected) + 1)
     names = inputs.source_names
+    shots = len(inputs.shot) == len(inputs) > 0
     with open(path, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(_CANDIDATE_FIELDS)
+        writer.writerow((*_CANDIDATE_FIELDS, "shot") if shots else _CANDIDATE_FIELDS)
         for i in range(len(inputs)):
             first = int(inputs.start[i])
-            writer.writerow(
-                [
-                    i,
-                    names[int(inputs.source[i])],
-                    first,
-                    first + inputs.length - 1,
-                    inputs.names[i],
-                    int(inputs.embeddings_row[i]),
-                    int(rank[i]),
-                ]
-            )
+            row = [
+                i,
+                names[int(inputs.source[i])],
+                first,
+                first + inputs.length - 1,
+                inputs.names[i],
+                int(inputs.embeddings_row[i]),
+                int(rank[i]),
+            ]
+            writer.writerow([*row, int(inputs.shot[i])] if shots else row)
 
 
 def _read_report_json(out: Path, out_dir: str | Path) -> tuple[dict[str, Any], int]:
