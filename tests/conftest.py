@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from media import frame_folder, normal_scheduling, scene_frame, scene_video, write_video
+
+# The Ctrl-C tests send SIGINT to child processes, which inherit an ignored SIGINT (a suite
+# started in the background by a shell without job control, or under nohup, has one): give
+# the children Python's own handler back, so those tests test framepick, not how pytest started.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Small model input keeps CPU tests fast; the model test and the real-media tests use 224.
 FAST = {"model.input_size": 64, "model.batch_size": 16}
