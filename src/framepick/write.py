@@ -85,6 +85,13 @@ def _csv_field(text: str) -> str:
     return text
 
 
+def _csv_fields(names: list[str]) -> list[str]:
+    """``names`` as CSV fields; one scan of them all first, since a name rarely needs quotes."""
+    if any(c in "".join(names) for c in ',"\n\r'):
+        return [_csv_field(name) for name in names]
+    return names
+
+
 def format_floats(values: np.ndarray) -> np.ndarray:
     """float32 (m, d) -> uint8 (m, d*16): each value as ``[-]d.dddddddde±XX,`` (vectorised).
 
@@ -122,9 +129,10 @@ def write_embeddings_csv(
             if not np.isfinite(part).all():
                 raise ValueError("embeddings.csv: an embedding is not finite (NaN or infinity)")
             blob, name_start = _name_fields(chunk)
+            # name, comma, the values (a minus sign a byte more), "0\n"
+            lengths = np.diff(name_start) + (1 + _decimal_jit.VALUE_BYTES * dim + 2) + np.signbit(part).sum(1)
             row_start = np.zeros(len(chunk) + 1, np.int64)
-            np.cumsum(np.diff(name_start) + (1 + _decimal_jit.VALUE_BYTES * dim + 2), out=row_start[1:])
-            row_start[1:] += np.cumsum(np.signbit(part).sum(1))  # a minus sign's byte
+            np.cumsum(lengths, out=row_start[1:])
             out = np.empty(int(row_start[-1]), np.uint8)
             _decimal_jit.fill_rows(part, blob, name_start, out, row_start, POW10, _decimal_jit.PAIRS)
             if pending is not None:
@@ -136,10 +144,8 @@ def write_embeddings_csv(
 
 def _name_fields(names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """The CSV fields of ``names`` as one UTF-8 byte array and each field's start (and the end)."""
+    names = _csv_fields(list(names))
     text = "".join(names)
-    if any(c in text for c in ',"\n\r'):
-        names = [_csv_field(name) for name in names]
-        text = "".join(names)
     blob = text.encode("utf-8")
     starts = np.zeros(len(names) + 1, np.int64)
     if len(blob) == len(text):  # ASCII: a character is a byte
@@ -199,9 +205,7 @@ def write_metadata_csv(
             body[~known, :15] = 0  # NUL bytes, stripped below: an empty field
             body[:, -1, 15] = ord("\n")  # the last field's comma
             numbers = body.reshape(len(chunk), k * 16).view(f"S{k * 16}").ravel().tolist()  # ends in \n: kept whole
-            frames = list(names[begin : begin + block])
-            if any(c in "".join(frames) for c in ',"\n\r'):
-                frames = [_csv_field(name) for name in frames]
+            frames = _csv_fields(list(names[begin : begin + block]))
             videos = list(video_names[begin : begin + block])
             for video in set(videos).difference(middle):
                 middle[video] = f",{_csv_field(video)},"
@@ -439,13 +443,13 @@ def _stage_and_move(output_dir: Path, fill: Callable[[Path], _T]) -> _T:
 
 def _remove_stale_staging(output_dir: Path) -> None:
     """Remove the staging and training folders left by killed runs (their process no longer
-    exists): a SIGKILL runs no cleanup, so the next run in the folder does it."""
+    exists): a SIGKILL runs no cleanup, so the next run in the folder does it. A live process's
+    are left, this one's too (the caller makes its staging folder anew; its training folder is
+    about to be copied)."""
     stale = [(path, prefix) for prefix in (STAGING_PREFIX, TRAINING_PREFIX) for path in output_dir.glob(f"{prefix}*")]
     for path, prefix in stale:
         pid_text = path.name[len(prefix) :]
-        if prefix == TRAINING_PREFIX and pid_text == str(os.getpid()):
-            continue  # this run's own training, which the write stage is about to copy
-        if pid_text.isdigit() and int(pid_text) != os.getpid():
+        if pid_text.isdigit():
             try:
                 os.kill(int(pid_text), 0)
                 continue  # a live run writes there
