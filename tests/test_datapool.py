@@ -6,9 +6,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +20,7 @@ from framepick.datapool import POOL_FILE, open_datapool
 from framepick.errors import DatapoolError
 from framepick.results import Candidates
 from media import FakeEmbedder, frame_folder, scene_video
+from processes import start_killable, wait_for
 
 SCENES = ("checker", "stripes", "noise", "gradient", "circles", "diagonal")
 
@@ -158,16 +156,8 @@ def test_a_killed_run_leaves_the_pool_unchanged(halves: tuple[Path, Path], tmp_p
     assert cli_main(["run", *args, f"output_dir={tmp_path / 'a'}", "stopping_condition.n_samples=8"]) == 0
     before = (pool / POOL_FILE).read_bytes()
     marker = tmp_path / "marker"
-    src = str(Path(framepick.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(Path(__file__).parent)])}
-    command = [sys.executable, str(Path(__file__).parent / "killable.py"), "write", str(marker), "run", *args]
-    command += [f"output_dir={tmp_path / 'b'}", "stopping_condition.n_samples=8"]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not marker.exists():
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+    proc = start_killable("write", marker, *args, f"output_dir={tmp_path / 'b'}", "stopping_condition.n_samples=8")
+    wait_for(marker.exists, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert (pool / POOL_FILE).read_bytes() == before

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import av
@@ -22,6 +21,7 @@ from framepick import load_config
 from framepick.cli import main
 from framepick.decode import image_to_rgb
 from media import FakeEmbedder, decode_all, frame_folder, scene_frame
+from processes import start_killable, wait_for
 
 L = 5  # sequence length of these tests
 
@@ -594,24 +594,6 @@ def six_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _start(mode: str, marker: Path, *args: str) -> subprocess.Popen[str]:
-    src = str(Path(framepick.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(Path(__file__).parent)])}
-    command = [sys.executable, str(Path(__file__).parent / "killable.py"), mode, str(marker), "run", *args]
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for(condition, proc: subprocess.Popen[str], timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc.poll() is not None:
-            raise AssertionError(f"run ended early ({proc.returncode}): {proc.stderr.read() if proc.stderr else ''}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError("timed out waiting for the run")
-        time.sleep(0.02)
-
-
 def _args(input_dir: Path, out: Path, cache: Path, n_samples: int = 10) -> list[str]:
     return [
         f"input_dir={input_dir}",
@@ -630,8 +612,8 @@ def _entries(cache: Path) -> list[Path]:
 
 def test_sigkill_during_embedding_resumes_from_finished_sources(six_videos: Path, tmp_path: Path) -> None:
     out, cache, marker = tmp_path / "out", tmp_path / "cache", tmp_path / "marker"
-    proc = _start("embed", marker, *_args(six_videos, out, cache))
-    _wait_for(lambda: len(_entries(cache)) >= 1, proc)
+    proc = start_killable("embed", marker, *_args(six_videos, out, cache))
+    wait_for(lambda: len(_entries(cache)) >= 1, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = len(_entries(cache))
@@ -650,8 +632,8 @@ def test_sigkill_during_embedding_resumes_from_finished_sources(six_videos: Path
 def test_sigkill_during_writing_leaves_previous_result_or_none(six_videos: Path, tmp_path: Path) -> None:
     out, cache, marker = tmp_path / "out", tmp_path / "cache", tmp_path / "marker"
     # no previous result: killed with everything staged -> still no result
-    proc = _start("write", marker, *_args(six_videos, out, cache, 10))
-    _wait_for(marker.exists, proc)
+    proc = start_killable("write", marker, *_args(six_videos, out, cache, 10))
+    wait_for(marker.exists, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert [p.name for p in out.iterdir()] == [Path(marker.read_text()).name]
@@ -666,8 +648,8 @@ def test_sigkill_during_writing_leaves_previous_result_or_none(six_videos: Path,
 
     # a previous result: killed while writing a new one -> the previous one, untouched
     marker.unlink()
-    proc = _start("write", marker, *_args(six_videos, out, cache, 20))
-    _wait_for(marker.exists, proc)
+    proc = start_killable("write", marker, *_args(six_videos, out, cache, 20))
+    wait_for(marker.exists, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     staged = [p.name for p in out.iterdir() if p.name.startswith(".framepick-partial")]
@@ -679,8 +661,8 @@ def test_sigkill_during_writing_leaves_previous_result_or_none(six_videos: Path,
 @pytest.mark.parametrize("mode", ["embed", "write"])
 def test_ctrl_c_exits_130_and_leaves_no_partial_result(six_videos: Path, tmp_path: Path, mode: str) -> None:
     out, cache, marker = tmp_path / "out", tmp_path / "cache", tmp_path / "marker"
-    proc = _start(mode, marker, *_args(six_videos, out, cache))
-    _wait_for(marker.exists, proc)
+    proc = start_killable(mode, marker, *_args(six_videos, out, cache))
+    wait_for(marker.exists, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130

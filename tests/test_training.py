@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from framepick.config import load_config
 from framepick.errors import ConfigError, DatapoolError, ModelError, TrainingError
 from framepick.models.checkpoint import read_checkpoint, save_checkpoint
 from media import frame_folder, scene_video
+from processes import start_killable, wait_for
 
 # Tiny training: 36 frames of 48 px, 8 per batch, 32 px crops, one epoch (4 steps).
 TINY: dict[str, Any] = {
@@ -232,22 +232,9 @@ def test_ctrl_c_during_training_exits_130_and_leaves_nothing(frames_input: Path,
     """Interrupted while training (``train``), or once the checkpoint is written and the trained
     model embeds (``embed``): no result, no checkpoint, no hidden training folder."""
     out, marker = tmp_path / "out", tmp_path / "marker"
-    src = str(Path(framepick.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(Path(__file__).parent)])}
     words = _words(frames_input, out, **{"lightly.trainer.max_epochs": 50 if mode == "train" else 1})
-    killable = str(Path(__file__).parent / "killable.py")
-    proc = subprocess.Popen(
-        [sys.executable, killable, mode, str(marker), "run", *words],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while not marker.exists():
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        assert time.monotonic() < deadline, "training never started"
-        time.sleep(0.02)
+    proc = start_killable(mode, marker, *words)
+    wait_for(marker.exists, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -263,17 +250,10 @@ def test_a_killed_training_leaves_its_folder_and_the_next_run_removes_it(frames_
     from media import FakeEmbedder
 
     out, marker = tmp_path / "out", tmp_path / "marker"
-    src = str(Path(framepick.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(Path(__file__).parent)])}
-    words = _words(frames_input, out)
-    killable = str(Path(__file__).parent / "killable.py")
-    proc = subprocess.Popen([sys.executable, killable, "embed", str(marker), "run", *words], env=env)
-    deadline = time.monotonic() + 120
-    while not marker.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "the trained model never embedded"
-        time.sleep(0.02)
+    proc = start_killable("embed", marker, *_words(frames_input, out))
+    wait_for(marker.exists, proc)
     proc.kill()
-    proc.wait(timeout=60)
+    proc.communicate(timeout=60)
     assert [p.name for p in out.iterdir()] == [f".framepick-training-{proc.pid}"]
     words2 = {"input_dir": str(frames_input), "output_dir": str(out), "cache_dir": None}
     config = load_config(overrides={**words2, "stopping_condition.n_samples": 4})
