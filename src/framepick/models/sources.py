@@ -239,7 +239,19 @@ class BuiltinModel(ModelSource):
     def torch_module(self, device: str) -> Any:
         import torch
 
-        return _lite0(self.input_size).to(torch.device(device)).to(memory_format=torch.channels_last)
+        net = _lite0(self.input_size, self._weights())
+        return net.to(torch.device(device)).to(memory_format=torch.channels_last)
+
+    def _weights(self) -> dict[str, Any] | None:
+        """The network's state dict; None: the ImageNet weights the package ships."""
+        return None
+
+    def _export_id(self) -> tuple[str, str]:
+        """The export's file name stem and what its weights are (part of the name's hash)."""
+        from .weights import weights_path
+
+        weights = weights_path()
+        return f"{self.name}-{self.input_size}", f"{weights.name}|{weights.stat().st_size}"
 
     def onnx_graph(self, export_dir: Path | None) -> tuple[Path | None, str | bytes]:
         if export_dir is not None:
@@ -255,16 +267,15 @@ class BuiltinModel(ModelSource):
         holds the input size and a hash of the weights, exporter and framepick versions, so a
         stale export is never reused."""
         from .._version import __version__
-        from .weights import torch_version, weights_path
+        from .weights import torch_version
 
-        weights = weights_path()
-        stat = weights.stat()
-        key = f"{__version__}|{torch_version()}|{weights.name}|{stat.st_size}|{self.input_size}|v1"
+        stem, weights = self._export_id()
+        key = f"{__version__}|{torch_version()}|{weights}|{self.input_size}|v1"
         digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
-        path = Path(folder) / f"{self.name}-{self.input_size}-{digest}.onnx"
+        path = Path(folder) / f"{stem}-{digest}.onnx"
         if path.exists():
             return path
-        logger.info("exporting EfficientNet-Lite0 at %d px to %s", self.input_size, path)
+        logger.info("exporting %s at %d px to %s", self.label, self.input_size, path)
         atomic_write(path, self._export_bytes())
         return path
 
@@ -272,7 +283,7 @@ class BuiltinModel(ModelSource):
         import torch
 
         size = self.input_size
-        return export_onnx(_lite0(size), torch.zeros(1, size, size, 3, dtype=torch.uint8))
+        return export_onnx(_lite0(size, self._weights()), torch.zeros(1, size, size, 3, dtype=torch.uint8))
 
 
 @dataclass(frozen=True)
@@ -306,9 +317,10 @@ class TrainedModel(BuiltinModel):
         return f"checkpoint '{Path(self.checkpoint).name}'"
 
     def check_here(self) -> None:
-        self._weights_checked()
+        self._weights()
 
-    def _weights_checked(self) -> dict[str, Any]:
+    def _weights(self) -> dict[str, Any]:
+        """The checkpoint's backbone, read again here and checked against the digest resolved."""
         from .checkpoint import read_checkpoint
 
         ckpt = read_checkpoint(self.checkpoint)
@@ -319,37 +331,15 @@ class TrainedModel(BuiltinModel):
             )
         return ckpt.backbone
 
-    def torch_module(self, device: str) -> Any:
-        import torch
-
-        net = _lite0(self.input_size, self._weights_checked())
-        return net.to(torch.device(device)).to(memory_format=torch.channels_last)
-
-    def export(self, folder: Path) -> Path:
-        """The ONNX file in ``folder`` (named by the weights' digest), exported now if missing."""
-        from .._version import __version__
-        from .weights import torch_version
-
-        key = f"{__version__}|{torch_version()}|{self.digest}|{self.input_size}|v1"
-        digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
-        path = Path(folder) / f"{self.name}-trained-{self.input_size}-{digest}.onnx"
-        if not path.exists():
-            atomic_write(path, self._export_bytes())
-        return path
-
-    def _export_bytes(self) -> bytes:
-        import torch
-
-        size = self.input_size
-        net = _lite0(size, self._weights_checked())
-        return export_onnx(net, torch.zeros(1, size, size, 3, dtype=torch.uint8))
+    def _export_id(self) -> tuple[str, str]:
+        return f"{self.name}-trained-{self.input_size}", self.digest  # named by the weights' digest
 
     def model_path_onnx(self) -> bytes:
         """The trained network as a file ``model.path`` takes with its defaults: NCHW float input
         at ``input_size`` normalised with ImageNet's mean/std (converted to Lite0's own inside)."""
         import torch
 
-        weights = self._weights_checked()
+        weights = self._weights()
 
         class FromImageNet(torch.nn.Module):
             def __init__(self) -> None:
